@@ -1,0 +1,44 @@
+/**
+ * The object-store boundary, modelled on restic's backend interface: a handful of methods whose
+ * contracts callers may rely on. Retries, fault injection and metrics are wrappers around it
+ * (see retry.ts), never repeated inside a backend.
+ */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  mtime: Date;
+}
+
+/** Server-side encryption of the paper: ENCRYPTION=kms (SSE-KMS, optional key id) or aes (SSE AES256). */
+export type ServerSideEncryption = { mode: "kms"; keyId?: string } | { mode: "aes" };
+
+export interface PutOptions {
+  sse?: ServerSideEncryption;
+  /** Create only: fail with code CBM_OBJ_EXISTS if the key exists (where the server enforces it). */
+  ifNoneMatch?: boolean;
+  /** Object-lock retention (COMPLIANCE/GOVERNANCE by backend config) until this date, where supported. */
+  retainUntil?: Date;
+}
+
+export interface ObjectStore {
+  /** Human-readable location for messages, e.g. "s3://bucket/prefix" or "/var/backups/cbm". */
+  readonly location: string;
+  /**
+   * Stores the whole body under key. Atomic: readers see either the previous object (or none) or the
+   * complete new one, never a part. Overwrites unless ifNoneMatch.
+   */
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void>;
+  /**
+   * Stores a large object from a stream of unknown length (multipart on S3, temp+rename on fs).
+   * Same atomicity as put.
+   */
+  putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<void>;
+  /** Reads the object, or bytes [offset, offset+length) of it. Throws CbmError code CBM_OBJ_NOT_FOUND. */
+  get(key: string, range?: { offset: number; length: number }): Promise<Uint8Array>;
+  /** Metadata, or undefined when the key does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Calls fn exactly once per object whose key starts with prefix, in no particular order. */
+  list(prefix: string, fn: (info: ObjectInfo) => void | Promise<void>): Promise<void>;
+  /** Removes the object; removing a missing key is not an error. */
+  delete(key: string): Promise<void>;
+}
