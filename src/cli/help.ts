@@ -1,0 +1,38 @@
+import { CLASSES, allowedText, type ClassDef } from "../config/classes.ts";
+import { EXIT } from "../util/errors.ts";
+
+export function generalHelp(prog: string): string {
+  return `Usage: ${prog} <action> <class> [NAME] [ATTR=value ...] [-o json] [-h]
+
+Configuration (the XML file CBM_HOME/cbm.xml):
+  ${prog} add|modify|query|delete <class> [NAME] [ATTR=value ...]
+  classes: ${CLASSES.map((c) => c.name).join(", ")}
+  ${prog} online|offline resource_group RG [NODE=node]
+
+Backups:
+  ${prog} backup backup_profile RG [TYPE=full|incremental]       run a backup now
+  ${prog} query backup_files RG_NAME=RG                          list backup files
+  ${prog} restore backup_files <name|id|latest> [RG_NAME=] [DISK=] TARGET=/dev/...|file
+  ${prog} verify backup_files <name|id|latest|all> [RG_NAME=]
+  ${prog} setup backup_profile RG [APPLY=yes]                    create the storage's consistency group (dry run by default)
+
+Cluster services and lab:
+  ${prog} start|stop cluster                                     start/stop the CBM daemon
+  cbm lab up|down|status|demo                                    the built-in lab (simulated SVC storage + S3)
+
+Attribute names are case-insensitive; lists are comma-separated. "${prog} <action> <class> -h" lists
+the attributes of a class with allowed values and defaults.
+
+Exit codes: ${Object.entries(EXIT)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(", ")}.`;
+}
+
+export function classHelp(prog: string, verb: string, cls: ClassDef): string {
+  const width = Math.max(...cls.attrs.map((a) => a.name.length));
+  const lines = cls.attrs.map(
+    (a) =>
+      `  ${a.name.padEnd(width)}  ${allowedText(a.type)}${a.default !== undefined ? ` (default: ${a.default})` : ""}${a.readOnly ? " [read-only]" : ""}\n  ${"".padEnd(width)}  ${a.description}`,
+  );
+  return `Usage: ${prog} ${verb} ${cls.name} NAME [ATTR=value ...]\n${cls.description}\n\nAttributes:\n${lines.join("\n")}`;
+}

@@ -1,0 +1,67 @@
+/**
+ * Entry point of `clmgr` / `cbm`: parse, dispatch, and turn errors into a message and an exit code.
+ * Never a stack trace for a known error; unexpected ones print one line and exit 1 (CBM_DEBUG=1 for more).
+ */
+import { basename } from "node:path";
+import { classDef } from "../config/classes.ts";
+import { cbmHome } from "../config/store.ts";
+import { CbmError, EXIT, usageError } from "../util/errors.ts";
+import { parseArgs } from "./args.ts";
+import { isConfigClass, onlineOffline, runConfigVerb } from "./cmd-config.ts";
+import type { Ctx } from "./context.ts";
+import { classHelp, generalHelp } from "./help.ts";
+import { stdOut } from "./output.ts";
+import { runLab } from "./cmd-lab.ts";
+
+export async function main(argv: string[], opts: { argv0?: string } = {}): Promise<number> {
+  const prog = basename(opts.argv0 ?? "clmgr");
+  let json = argv.includes("-o") && argv[argv.indexOf("-o") + 1] === "json";
+  try {
+    const args = parseArgs(argv);
+    json = args.json;
+    const ctx: Ctx = { home: cbmHome(), prog, out: stdOut(args.json), args, env: process.env };
+    await dispatch(ctx);
+    return EXIT.ok;
+  } catch (e) {
+    const out = stdOut(json);
+    if (e instanceof CbmError) {
+      if (json) out.err(JSON.stringify({ error: { code: e.code, message: e.message } }));
+      else out.err(`${prog}: ERROR: ${e.message} [${e.code}]`);
+      return e.exitCode;
+    }
+    out.err(`${prog}: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    if (process.env.CBM_DEBUG && e instanceof Error) out.err(e.stack ?? "");
+    return EXIT.internal;
+  }
+}
+
+async function dispatch(ctx: Ctx): Promise<void> {
+  const { verb, cls, help } = ctx.args;
+  if (verb === "help" || (help && !cls)) {
+    const c = verb === "help" && cls ? classDef(cls) : undefined;
+    ctx.out.print(c ? classHelp(ctx.prog, "add", c) : generalHelp(ctx.prog));
+    return;
+  }
+  if (help && cls && classDef(cls)) {
+    ctx.out.print(classHelp(ctx.prog, verb, classDef(cls)!));
+    return;
+  }
+  switch (verb) {
+    case "version":
+      ctx.out.print("cbm 0.1.0");
+      return;
+    case "lab":
+      return runLab(ctx);
+    case "online":
+    case "offline":
+      return onlineOffline(ctx);
+    case "add":
+    case "modify":
+    case "query":
+    case "delete":
+      if (isConfigClass(cls)) return runConfigVerb(ctx);
+      break;
+  }
+  if (!cls) throw usageError("CBM_USAGE", `${verb} needs a class: ${ctx.prog} ${verb} <class> ... (see ${ctx.prog} help)`);
+  throw usageError("CBM_USAGE", `"${verb} ${cls}" is not a known command. See ${ctx.prog} help.`);
+}

@@ -1,0 +1,221 @@
+/**
+ * The paper's configuration walkthrough through clmgr, run as a user runs it: lab up, the storage
+ * systems, the cloud profile, query, modify, delete, the remote_storage profile. Then bad input,
+ * concurrent writers and a hand-corrupted file.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, writeFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { parseAttrLines, runCli, tempHome, words } from "./helpers/cli.ts";
+
+let home: string;
+let cleanup: () => Promise<void>;
+const xml = () => readFile(join(home, "cbm.xml"), "utf8");
+
+before(async () => {
+  ({ home, cleanup } = await tempHome());
+  const up = await runCli(home, ["lab", "up"], { prog: "cbm" });
+  assert.equal(up.code, 0, up.stderr);
+  assert.match(up.stdout, /hdisk18/);
+});
+after(() => cleanup());
+
+async function ok(line: string): Promise<string> {
+  const r = await runCli(home, words(line));
+  assert.equal(r.code, 0, `${line}\n${r.stderr}`);
+  return r.stdout;
+}
+
+test("the paper's walkthrough: storage systems, cloud profile, query, modify, delete, remote_storage", async () => {
+  await ok("clmgr add storage_system storage1 TYPE=SVC ADDRESSES=127.0.0.1 USER=admin BACKUP_PROFILE=true");
+  await ok("clmgr add storage_system storage2 TYPE=SVC ADDRESSES=127.0.0.1 USER=admin BACKUP_PROFILE=true");
+  const st = parseAttrLines(await ok("clmgr query storage_system storage1"));
+  assert.deepEqual(
+    { TYPE: st.TYPE, ADDRESSES: st.ADDRESSES, USER: st.USER, BACKUP_PROFILE: st.BACKUP_PROFILE },
+    { TYPE: "SVC", ADDRESSES: "127.0.0.1", USER: "admin", BACKUP_PROFILE: "true" },
+  );
+
+  await ok(`clmgr add backup_profile RG1 ENABLE_BACKUP=yes BACKUP_METHOD=cloud
+    REPLICATED_RESOURCES=sample_consistency_group STORAGE_NAME=storage1
+    BUCKET_NAME=pha-bucket TARGET_LOCATION=/tmp VOLUME_GROUP=VG1
+    BACKUP_SCHEDULE=17:30`);
+  let p = parseAttrLines(await ok("clmgr query backup_profile RG1"));
+  assert.equal(p.NAME, "RG1");
+  assert.equal(p.BACKUP_METHOD, "cloud");
+  assert.equal(p.REPLICATED_RESOURCES, "sample_consistency_group");
+  assert.equal(p.STORAGE_NAME, "storage1");
+  assert.equal(p.BUCKET_NAME, "pha-bucket");
+  assert.equal(p.TARGET_LOCATION, "/tmp");
+  assert.equal(p.BACKUP_SCHEDULE, "17:30");
+  // every attribute shown, defaults included
+  for (const [k, v] of Object.entries({ ENCRYPTION: "disable", COMPRESSION: "disable", BACKUP_FREQUENCY: "1", CLOUD_SERVICE: "aws" })) {
+    assert.equal(p[k], v, k);
+  }
+  for (const k of ["NOTIFYMETHOD", "INC_BACKUP_FREQ", "ENDPOINT", "REGION"]) assert.ok(k in p, `${k} shown`);
+
+  await ok("clmgr modify backup_profile RG1 BACKUP_SCHEDULE=18:00 COMPRESSION=enable");
+  p = parseAttrLines(await ok("clmgr query backup_profile RG1"));
+  assert.equal(p.BACKUP_SCHEDULE, "18:00");
+  assert.equal(p.COMPRESSION, "enable");
+  assert.equal(p.BUCKET_NAME, "pha-bucket", "modify keeps other attributes");
+
+  const json = JSON.parse(await ok("clmgr query backup_profile RG1 -o json")) as Record<string, string>;
+  assert.equal(json.BACKUP_SCHEDULE, "18:00");
+
+  await ok("clmgr delete backup_profile RG1");
+  assert.equal((await ok("clmgr query backup_profile")).trim(), "");
+  const gone = await runCli(home, ["query", "backup_profile", "RG1"]);
+  assert.notEqual(gone.code, 0);
+  assert.match(gone.stderr, /No backup_profile named "RG1"/);
+
+  await ok(`clmgr add backup_profile RG1 ENABLE_BACKUP=yes BACKUP_METHOD=remote_storage
+    REPLICATED_RESOURCES=sample_remote_cg STORAGE_NAME=storage1, storage2
+    VOLUME_GROUP=VG1`);
+  p = parseAttrLines(await ok("clmgr query backup_profile RG1"));
+  assert.equal(p.BACKUP_METHOD, "remote_storage");
+  assert.equal(p.STORAGE_NAME, "storage1,storage2");
+  assert.equal(p.REPLICATED_RESOURCES, "sample_remote_cg");
+
+  assert.equal((await stat(join(home, "cbm.xml"))).mode & 0o777, 0o600, "cbm.xml is mode 0600");
+  const files = await ok("clmgr query backup_files RG_NAME=RG1");
+  assert.equal(files.trim(), "", "no backup files before any backup");
+});
+
+test("help lists each attribute with allowed values and default", async () => {
+  const r = await runCli(home, ["add", "backup_profile", "-h"]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /BACKUP_SCHEDULE\s+a time HH:MM \(00:00–23:59\) \(default: 00:42\)/);
+  assert.match(r.stdout, /ENCRYPTION\s+disable\|kms\|aes \(default: disable\)/);
+  const g = await runCli(home, ["help"]);
+  assert.equal(g.code, 0);
+  assert.match(g.stdout, /Exit codes: 0 ok, 1 internal, 2 usage, 3 validation, 4 runtime/);
+});
+
+// [command line, exit code, patterns the message must contain (the attribute and the allowed values)]
+const BAD: Array<[string, number, RegExp[]]> = [
+  ["clmgr add backup_profil RG1 BACKUP_METHOD=cloud", 2, [/backup_profil/, /Did you mean "backup_profile"/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 COMPRESION=enable", 3, [/COMPRESION/, /Did you mean "COMPRESSION"/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=clod BUCKET_NAME=b VOLUME_GROUP=VG1", 3, [/BACKUP_METHOD/, /cloud\|remote_storage/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 ENCRYPTION=des", 3, [/ENCRYPTION/, /disable\|kms\|aes/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 COMPRESSION=maybe", 3, [/COMPRESSION/, /enable\|disable/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 BACKUP_SCHEDULE=25:00", 3, [/BACKUP_SCHEDULE/, /HH:MM/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 BACKUP_SCHEDULE=5pm", 3, [/BACKUP_SCHEDULE/, /HH:MM/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 BACKUP_FREQUENCY=0", 3, [/BACKUP_FREQUENCY/, /integer from 1/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 BACKUP_FREQUENCY=1.5", 3, [/BACKUP_FREQUENCY/, /integer/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 INC_BACKUP_FREQ=-6", 3, [/INC_BACKUP_FREQ/, /integer from 1/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud VOLUME_GROUP=VG1 STORAGE_NAME=storage1", 3, [/BUCKET_NAME/, /bucket/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=remote_storage REPLICATED_RESOURCES=cg VOLUME_GROUP=VG1 STORAGE_NAME=storage1", 3, [/STORAGE_NAME/, /exactly two/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG9", 3, [/VOLUME_GROUP="VG9"/, /Allowed: VG1/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 STORAGE_NAME=storage9", 3, [/STORAGE_NAME="storage9"/, /Defined: storage1, storage2/]],
+  ["clmgr add storage_system storage1 TYPE=SVC ADDRESSES=127.0.0.1", 3, [/storage_system named "storage1" already exists/]],
+  ["clmgr add storage_system storage3 TYPE=EMC ADDRESSES=127.0.0.1", 3, [/TYPE/, /SVC\|local/]],
+  ["clmgr add storage_system storage3 TYPE=SVC ADDRESSES=127.0.0.1:99999", 3, [/ADDRESSES/, /host\[:port\]/]],
+  ["clmgr delete storage_system storage1", 3, [/storage1/, /used by backup_profile "RG1"/]],
+  ["clmgr modify backup_profile RG2 COMPRESSION=enable", 5, [/RG2/, /Defined: RG1/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 ACCESS_KEY_ENV=AKIA/SECRET", 3, [/ACCESS_KEY_ENV/, /NAME of an environment variable/]],
+  ["clmgr add storage_system bad;name TYPE=SVC ADDRESSES=127.0.0.1", 3, [/bad;name/, /letters, digits/]],
+  ["clmgr frobnicate backup_profile RG1", 2, [/frobnicate/, /Actions:/]],
+];
+
+test("bad input: exit code, a message naming the attribute and what is allowed, cbm.xml unchanged", async () => {
+  // A profile in place so that delete/modify cases have something to protect.
+  const before = await xml();
+  assert.match(before, /backup_profile name="RG1"/);
+  for (const [line, code, patterns] of BAD) {
+    const r = await runCli(home, words(line));
+    assert.equal(r.code, code, `${line}\n${r.stderr}`);
+    for (const re of patterns) assert.match(r.stderr, re, line);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    assert.equal(await xml(), before, `cbm.xml unchanged after: ${line}`);
+  }
+  assert.ok(BAD.length >= 15);
+});
+
+test("20 concurrent clmgr modify processes each change a different attribute: all 20 land", async () => {
+  const { home: h, cleanup: c } = await tempHome();
+  try {
+    assert.equal((await runCli(h, ["lab", "up"], { prog: "cbm" })).code, 0);
+    const changes: Array<[string, string]> = [
+      ["storage_system storage1", "USER=u1"],
+      ["storage_system storage1", "SSH_KEY=/k/one"],
+      ["storage_system storage1", "HOST_KEY=ssh-ed25519-AAAA1"],
+      ["storage_system storage1", "ADDRESSES=127.0.0.1:2201"],
+      ["storage_system storage1", "BACKUP_PROFILE=false"],
+      ["backup_profile RG1", "BACKUP_SCHEDULE=01:01"],
+      ["backup_profile RG1", "COMPRESSION=enable"],
+      ["backup_profile RG1", "ENCRYPTION=aes"],
+      ["backup_profile RG1", "BACKUP_FREQUENCY=3"],
+      ["backup_profile RG1", "INC_BACKUP_FREQ=6"],
+      ["backup_profile RG1", "TARGET_LOCATION=/spool"],
+      ["backup_profile RG1", "NOTIFYMETHOD=/usr/local/bin/notify"],
+      ["backup_profile RG1", "REGION=eu-de"],
+      ["backup_profile RG1", "AWS_PROFILE=backup"],
+      ["backup_profile RG1", "KMS_KEY_ID=key-1"],
+      ["backup_profile RG1", "ENABLE_BACKUP=no"],
+      ["backup_profile RG1", "KEEP_LAST=7"],
+      ["backup_profile RG1", "REPLICATED_RESOURCES=cg20"],
+      ["backup_profile RG1", "ACCESS_KEY_ENV=MY_AK"],
+      ["backup_profile RG1", "SECRET_KEY_ENV=MY_SK"],
+    ];
+    assert.equal((await runCli(h, words("clmgr add storage_system storage1 TYPE=SVC ADDRESSES=127.0.0.1"))).code, 0);
+    assert.equal((await runCli(h, words("clmgr add storage_system storage2 TYPE=SVC ADDRESSES=127.0.0.1"))).code, 0);
+    const add = await runCli(h, words("clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 STORAGE_NAME=storage2"));
+    assert.equal(add.code, 0, add.stderr);
+    const results = await Promise.all(
+      changes.map(([obj, attr]) => runCli(h, ["modify", ...obj.split(" "), attr])),
+    );
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const st = parseAttrLines((await runCli(h, ["query", "storage_system", "storage1"])).stdout);
+    const bp = parseAttrLines((await runCli(h, ["query", "backup_profile", "RG1"])).stdout);
+    for (const [obj, attr] of changes) {
+      const [k, v] = attr.split("=");
+      assert.equal((obj.startsWith("storage") ? st : bp)[k], v, `${obj} ${attr} landed`);
+    }
+  } finally {
+    await c();
+  }
+});
+
+test("a hand-corrupted cbm.xml gives an error naming the problem, not a stack trace", async () => {
+  const { home: h, cleanup: c } = await tempHome();
+  try {
+    assert.equal((await runCli(h, ["lab", "up"], { prog: "cbm" })).code, 0);
+    const good = await readFile(join(h, "cbm.xml"), "utf8");
+    const cases: Array<[string, RegExp]> = [
+      [good.replace("</cbm>", ""), /XML syntax error at line \d+/],
+      [good.replace('<volume_group name="VG1"', '<volume_grop name="VG1"'), /unknown element <volume_grop>/],
+      [good.replace('SIZE="268435456"', 'SIZE="big"'), /physical_volume name="hdisk18".*SIZE/],
+      [good.replace('schema_version="1"', 'schema_version="9"'), /schema_version="9" is not supported.*newer CBM/],
+      [good.replace('PHYSICAL_VOLUMES="hdisk18,hdisk19"', 'PHYSICAL_VOLUMES="hdisk18,hdisk99"'), /hdisk99.*not a defined physical_volume/],
+      [good.replace('<node name="Node1"/>', '<node name="Node1" COLOR="red"/>'), /unknown attribute COLOR/],
+    ];
+    for (const [text, re] of cases) {
+      await writeFile(join(h, "cbm.xml"), text);
+      const r = await runCli(h, ["query", "resource_group", "RG1"]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, re);
+      assert.match(r.stderr, /cbm\.xml is not a valid CBM configuration/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+      // and a write refuses too, leaving the broken file for the person to fix
+      const w = await runCli(h, words("clmgr add node Node2"));
+      assert.equal(w.code, 3);
+      assert.equal(await readFile(join(h, "cbm.xml"), "utf8"), text);
+    }
+  } finally {
+    await c();
+  }
+});
+
+test("lab down removes what lab up made", async () => {
+  const { home: h, cleanup: c } = await tempHome();
+  try {
+    assert.equal((await runCli(h, ["lab", "up"], { prog: "cbm" })).code, 0);
+    const down = await runCli(h, ["lab", "down"], { prog: "cbm" });
+    assert.equal(down.code, 0, down.stderr);
+    assert.equal((await runCli(h, ["query", "resource_group"])).stdout.trim(), "");
+    await assert.rejects(stat(join(h, "lab")));
+  } finally {
+    await c();
+  }
+});
