@@ -1,0 +1,410 @@
+/**
+ * The backup pipeline (docs/format.md §5–§8): read each disk in fixed chunks with positional reads,
+ * hash them in worker threads, skip zero chunks and chunks the repository holds, compress + encrypt
+ * the rest in the workers, upload with bounded parallelism, and write the manifest last.
+ *
+ * Memory is bounded by the arena: a chunk buffer is taken before its read and given back only after
+ * its upload (and its whole-image hash) finished, so at most `slots` chunks (plus their encoded
+ * forms) exist at any time, whatever the disk size.
+ */
+import type * as fsp from "node:fs/promises";
+import { open } from "node:fs/promises";
+import type { ServerSideEncryption } from "../objectstore/types.ts";
+import { CbmError, errorMessage } from "../util/errors.ts";
+import { deviceSize, readFully } from "./blockdev.ts";
+import { inScope, listBackupIds, readManifest, writeManifest } from "./catalog.ts";
+import { chunkCount, chunkObjectKey, chunkRange } from "./chunk.ts";
+import { ChunkIndex } from "./chunkindex.ts";
+import { REPO } from "./codes.ts";
+import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
+import { Lease } from "./lease.ts";
+import type { Manifest, ManifestDisk } from "./manifest.ts";
+import { backupFileName, checkNamePart, dateToMicros, formatIsoMicros, makeBackupId, nowMicros } from "./names.ts";
+import { Arena } from "./pool.ts";
+import { TaskGroup } from "./tasks.ts";
+import { TOOL } from "./version.ts";
+
+export interface BackupDiskInput {
+  /** Disk name as the host knows it, e.g. "hdisk18". */
+  name: string;
+  /** Storage UUID (lspv -u / vdisk_UID), informational. */
+  uuid?: string;
+  pvid?: string;
+  /** What to read: an image file or a block device (e.g. the FlashCopy target). */
+  path: string;
+  /** Bytes to back up. Optional for regular files (their size) and block devices (sysfs). */
+  size?: number;
+}
+
+export interface BackupVgInput {
+  name: string;
+  disks: BackupDiskInput[];
+}
+
+export interface BackupMeta {
+  cluster: string;
+  rg: string;
+  node: string;
+  consistencyGroup?: string;
+  /** Point in time of the backup (the FlashCopy start); default now (with microseconds). */
+  time?: Date;
+}
+
+export interface BackupProgress {
+  bytesRead: number;
+  bytesTotal: number;
+  /** Encoded bytes uploaded so far (new chunk objects). */
+  bytesStored: number;
+  chunksNew: number;
+  chunksTotal: number;
+}
+
+export interface BackupOptions {
+  type: "full" | "incremental";
+  meta: BackupMeta;
+  vgs: BackupVgInput[];
+  sse?: ServerSideEncryption;
+  compression: boolean;
+  onProgress?: (p: BackupProgress) => void;
+  signal?: AbortSignal;
+  /** Uploads in flight; default 8. */
+  concurrency?: number;
+}
+
+export interface BackupDiskSummary {
+  vg: string;
+  disk: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  chunks: number;
+  chunksNew: number;
+  chunksZero: number;
+  bytesNew: number;
+}
+
+export interface BackupSummary {
+  id: string;
+  type: "full" | "incremental";
+  /** ISO-8601 UTC with microseconds. */
+  time: string;
+  parent: string | null;
+  /** How the pipeline learnt which chunks exist: a listing of chunks/ or the parent's manifest. */
+  indexSource: "listing" | "parent";
+  fileNames: string[];
+  disks: BackupDiskSummary[];
+  bytesRead: number;
+  /** Encoded bytes of the chunk objects this backup uploaded. */
+  bytesStored: number;
+  chunksTotal: number;
+  chunksNew: number;
+  chunksZero: number;
+  durationMs: number;
+}
+
+function bad(msg: string): CbmError {
+  return new CbmError(REPO.badRequest, msg, "validation");
+}
+
+interface PlannedDisk {
+  vg: string;
+  input: BackupDiskInput;
+  size: number;
+  fh: fsp.FileHandle;
+  fileName: string;
+  chunks: (string | null)[];
+  stats: { chunksNew: number; chunksZero: number; bytesNew: number };
+}
+
+/** Checks names and duplicates before anything is opened or written. Pure. */
+export function validateBackupRequest(o: BackupOptions): void {
+  if (o.type !== "full" && o.type !== "incremental") throw bad(`backup type ${String(o.type)}: use full or incremental`);
+  checkNamePart("cluster name", o.meta.cluster);
+  checkNamePart("resource group name", o.meta.rg);
+  checkNamePart("node name", o.meta.node);
+  if (o.vgs.length === 0) throw bad("nothing to back up: no volume groups given");
+  const vgNames = new Set<string>();
+  for (const vg of o.vgs) {
+    checkNamePart("volume group name", vg.name);
+    if (vgNames.has(vg.name)) throw bad(`volume group ${vg.name} is listed twice`);
+    vgNames.add(vg.name);
+    if (vg.disks.length === 0) throw bad(`volume group ${vg.name} has no disks`);
+    const diskNames = new Set<string>();
+    for (const d of vg.disks) {
+      checkNamePart(`disk name in ${vg.name}`, d.name);
+      if (diskNames.has(d.name)) throw bad(`disk ${d.name} is listed twice in volume group ${vg.name}`);
+      diskNames.add(d.name);
+      if (d.size !== undefined && (!Number.isSafeInteger(d.size) || d.size < 0)) {
+        throw bad(`size of disk ${d.name}: ${d.size} is not a byte count (a non-negative integer)`);
+      }
+    }
+  }
+}
+
+async function openSource(vg: string, d: BackupDiskInput): Promise<{ fh: fsp.FileHandle; size: number }> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await open(d.path, "r");
+  } catch (e) {
+    throw new CbmError(REPO.io, `cannot open disk ${d.name} of ${vg} at ${d.path}: ${errorMessage(e)}`, "runtime", { cause: e });
+  }
+  try {
+    const st = await fh.stat();
+    const actual = await deviceSize(st);
+    if (!st.isFile() && !st.isBlockDevice()) throw bad(`disk ${d.name} at ${d.path} is neither a regular file nor a block device`);
+    const size = d.size ?? actual;
+    if (size === undefined) throw bad(`size of disk ${d.name} at ${d.path} cannot be determined: pass it`);
+    if (actual !== undefined && actual < size) {
+      throw bad(`disk ${d.name} at ${d.path} has ${actual} bytes, fewer than the ${size} to back up`);
+    }
+    return { fh, size };
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+/** The newest backup of the same cluster and RG: what an incremental trusts. */
+async function findParent(e: Engine, cluster: string, rg: string): Promise<Manifest | undefined> {
+  const ids = await listBackupIds(e.store);
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const m = await readManifest(e.store, ids[i], e.keys.manifestKey);
+    if (inScope(m, { cluster, rg })) return m;
+  }
+  return undefined;
+}
+
+function indexFromManifest(m: Manifest): ChunkIndex {
+  const idx = new ChunkIndex();
+  for (const vg of m.vgs) for (const d of vg.disks) for (const c of d.chunks) if (c) idx.add(c);
+  return idx;
+}
+
+export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSummary> {
+  const started = performance.now();
+  validateBackupRequest(o);
+  const time = o.meta.time ? dateToMicros(o.meta.time) : nowMicros();
+  const id = makeBackupId(time);
+  const putOpts = o.sse ? { sse: o.sse } : {};
+
+  // Which chunks exist: a full lists them (and so re-stores lost ones); an incremental trusts its parent.
+  let parent: Manifest | undefined;
+  if (o.type === "incremental") parent = await findParent(e, o.meta.cluster, o.meta.rg);
+  const index = parent ? indexFromManifest(parent) : await ChunkIndex.fromListing(e.store);
+
+  const disks: PlannedDisk[] = [];
+  try {
+    for (const vg of o.vgs) {
+      for (const d of vg.disks) {
+        const { fh, size } = await openSource(vg.name, d);
+        disks.push({
+          vg: vg.name,
+          input: d,
+          size,
+          fh,
+          fileName: backupFileName({ cluster: o.meta.cluster, rg: o.meta.rg, vg: vg.name, disk: d.name, time }),
+          chunks: new Array<string | null>(chunkCount(size, e.config.chunkSize)).fill(null),
+          stats: { chunksNew: 0, chunksZero: 0, bytesNew: 0 },
+        });
+      }
+    }
+    const lease = await Lease.take(e.store, id, putOpts);
+    try {
+      const digests = await pump(e, o, disks, index);
+      const durationMs = Math.round(performance.now() - started);
+      const manifest = buildManifest(o, id, time, parent?.id ?? null, disks, digests, e.config.chunkSize, durationMs);
+      await writeManifest(e.store, manifest, e.keys.manifestKey, o.sse);
+      return summarize(manifest, parent ? "parent" : "listing", disks);
+    } finally {
+      await lease.release().catch(() => undefined);
+    }
+  } finally {
+    await Promise.all(disks.map((d) => d.fh.close().catch(() => undefined)));
+  }
+}
+
+/** Feeds chunks of one disk to its whole-image hash in order, whatever order the reads finish in. */
+class OrderedFeed {
+  private next = 0;
+  private readonly ready = new Map<number, () => void>();
+  push(i: number, send: () => void): void {
+    this.ready.set(i, send);
+    for (let f = this.ready.get(this.next); f; f = this.ready.get(this.next)) {
+      this.ready.delete(this.next);
+      this.next++;
+      f();
+    }
+  }
+}
+
+async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: ChunkIndex): Promise<string[]> {
+  const pool = e.pool();
+  const chunkSize = e.config.chunkSize;
+  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+  const arena = new Arena(arenaSlots(concurrency, pool.size), chunkSize);
+  const group = new TaskGroup(o.signal);
+  const uploading = new Set<string>();
+  const progress: BackupProgress = {
+    bytesRead: 0,
+    bytesTotal: disks.reduce((s, d) => s + d.size, 0),
+    bytesStored: 0,
+    chunksNew: 0,
+    chunksTotal: 0,
+  };
+  const report = () => o.onProgress?.({ ...progress });
+  const putOpts = o.sse ? { sse: o.sse } : {};
+  // A failed task may leave slots held for good (their successors wait in an OrderedFeed): the
+  // issuing loop must never wait for a slot once the group has stopped.
+  const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
+
+  const streams = disks.map(() => pool.newStream());
+  for (const [di, d] of disks.entries()) {
+    const stream = streams[di];
+    const feed = new OrderedFeed();
+    const what = `disk ${d.input.name} of ${d.vg} (${d.input.path})`;
+    for (let i = 0; i < d.chunks.length && !group.stopped; i++) {
+      const slot = await stoppedOrSlot();
+      if (slot === undefined) break;
+      if (group.stopped) {
+        arena.release(slot);
+        break;
+      }
+      const { offset, length } = chunkRange(i, d.size, chunkSize);
+      let refs = 2; // the chunk path and the whole-image hash both read the slot
+      const unref = () => {
+        if (--refs === 0) arena.release(slot);
+      };
+      group.spawn(async () => {
+        await readFully(d.fh, arena.view(slot, length), offset, what);
+        progress.bytesRead += length;
+        feed.push(i, () =>
+          group.spawn(async () => {
+            try {
+              await pool.run({ op: "streamUpdate", stream, ...arena.ref(slot, length) }, [], stream);
+            } finally {
+              unref();
+            }
+          }),
+        );
+        try {
+          const h = await pool.run({ op: "hash", ...arena.ref(slot, length) });
+          if (h.zero || h.id === null) {
+            d.stats.chunksZero++;
+          } else {
+            const cid = h.id;
+            d.chunks[i] = cid;
+            if (!index.has(cid) && !uploading.has(cid)) {
+              uploading.add(cid);
+              const enc = await pool.run({ op: "encode", id: cid, compress: o.compression, ...arena.ref(slot, length) });
+              await e.store.put(chunkObjectKey(cid), new Uint8Array(enc.object), putOpts);
+              index.add(cid);
+              d.stats.chunksNew++;
+              d.stats.bytesNew += enc.object.byteLength;
+              progress.chunksNew++;
+              progress.bytesStored += enc.object.byteLength;
+            }
+          }
+        } finally {
+          unref();
+        }
+        progress.chunksTotal++;
+        report();
+      });
+    }
+  }
+  // Each disk's stream went to one worker in order; its digest request queues behind the updates.
+  const digests = () => Promise.all(streams.map((s) => pool.run({ op: "streamDigest", stream: s }, [], s).then((r) => r.hex)));
+  try {
+    await group.finish("backup");
+  } catch (err) {
+    await digests().catch(() => undefined); // discard the streams' state
+    throw err;
+  }
+  return digests();
+}
+
+function buildManifest(
+  o: BackupOptions,
+  id: string,
+  time: number,
+  parent: string | null,
+  disks: PlannedDisk[],
+  digests: string[],
+  chunkSize: number,
+  durationMs: number,
+): Manifest {
+  const vgs: Manifest["vgs"] = [];
+  for (const [i, d] of disks.entries()) {
+    let vg = vgs.find((v) => v.name === d.vg);
+    if (!vg) {
+      vg = { name: d.vg, disks: [] };
+      vgs.push(vg);
+    }
+    const md: ManifestDisk = {
+      name: d.input.name,
+      uuid: d.input.uuid ?? null,
+      pvid: d.input.pvid ?? null,
+      size: d.size,
+      chunkSize,
+      sha256: digests[i],
+      fileName: d.fileName,
+      chunks: d.chunks,
+      stats: d.stats,
+    };
+    vg.disks.push(md);
+  }
+  const sum = (f: (d: PlannedDisk) => number) => disks.reduce((s, d) => s + f(d), 0);
+  return {
+    format: "cbm-manifest",
+    version: 1,
+    id,
+    time: formatIsoMicros(time),
+    type: o.type,
+    cluster: o.meta.cluster,
+    rg: o.meta.rg,
+    node: o.meta.node,
+    consistencyGroup: o.meta.consistencyGroup ?? null,
+    parent,
+    tool: TOOL,
+    compression: o.compression,
+    vgs,
+    stats: {
+      bytesRead: sum((d) => d.size),
+      bytesNew: sum((d) => d.stats.bytesNew),
+      chunksTotal: sum((d) => d.chunks.length),
+      chunksNew: sum((d) => d.stats.chunksNew),
+      chunksZero: sum((d) => d.stats.chunksZero),
+      durationMs,
+    },
+  };
+}
+
+function summarize(m: Manifest, indexSource: "listing" | "parent", disks: PlannedDisk[]): BackupSummary {
+  return {
+    id: m.id,
+    type: m.type,
+    time: m.time,
+    parent: m.parent,
+    indexSource,
+    fileNames: disks.map((d) => d.fileName),
+    disks: m.vgs.flatMap((vg) =>
+      vg.disks.map((d) => ({
+        vg: vg.name,
+        disk: d.name,
+        fileName: d.fileName,
+        size: d.size,
+        sha256: d.sha256,
+        chunks: d.chunks.length,
+        chunksNew: d.stats.chunksNew,
+        chunksZero: d.stats.chunksZero,
+        bytesNew: d.stats.bytesNew,
+      })),
+    ),
+    bytesRead: m.stats.bytesRead,
+    bytesStored: m.stats.bytesNew,
+    chunksTotal: m.stats.chunksTotal,
+    chunksNew: m.stats.chunksNew,
+    chunksZero: m.stats.chunksZero,
+    durationMs: m.stats.durationMs,
+  };
+}

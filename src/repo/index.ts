@@ -1,0 +1,12 @@
+/** Public API of the repository layer (see docs/format.md and repository.ts). */
+export { Repository, backupInfo, type BackupInfo } from "./repository.ts";
+export type { BackupOptions, BackupSummary, BackupProgress, BackupMeta, BackupVgInput, BackupDiskInput, BackupDiskSummary } from "./backup.ts";
+export type { RestoreOptions, RestoreSummary, RestoreProgress, RestoreDiskSummary } from "./restore.ts";
+export type { VerifyOptions, VerifyReport, BadChunk, ChunkUse } from "./verify.ts";
+export type { BackupRef, BackupScope } from "./catalog.ts";
+export type { Credential, EncryptionSpec, InitOptions, RepoConfig, ScryptParams } from "./keys.ts";
+export { createKeyFile } from "./keys.ts";
+export type { Manifest, ManifestDisk, ManifestVg } from "./manifest.ts";
+export { backupFileName, parseBackupFileName, formatIsoMicros, parseTime } from "./names.ts";
+export { REPO } from "./codes.ts";
+export { DEFAULT_CHUNK_SIZE } from "./chunk.ts";

@@ -1,0 +1,284 @@
+/**
+ * The restore pipeline (docs/format.md §10): check every target first (nothing is written unless
+ * all are big enough), then download chunks with bounded parallelism, decode and check them in the
+ * worker threads, write them at their offsets, and compare the whole image's SHA-256 at the end.
+ *
+ * Zero chunks: a target file that is new (or grows) already reads as zeros in the new part (holes),
+ * so zero chunks there are skipped; elsewhere (old file contents, block devices) zeros are written.
+ */
+import type { Stats } from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { CbmError, errorMessage } from "../util/errors.ts";
+import { blockDeviceSize, writeFully } from "./blockdev.ts";
+import { chunkObjectKey, chunkRange } from "./chunk.ts";
+import { REPO } from "./codes.ts";
+import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
+import type { Manifest, ManifestDisk } from "./manifest.ts";
+import { Arena } from "./pool.ts";
+import { TaskGroup } from "./tasks.ts";
+
+export interface RestoreProgress {
+  bytesWritten: number;
+  bytesTotal: number;
+  bytesDownloaded: number;
+  chunksDone: number;
+  chunksTotal: number;
+}
+
+export interface RestoreOptions {
+  onProgress?: (p: RestoreProgress) => void;
+  /** Downloads in flight; default 8. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  /** fsync each target at the end (default true: a restored disk must survive a power cut). */
+  sync?: boolean;
+  /** Compare the SHA-256 of each restored image with the manifest (default true). */
+  verifyImage?: boolean;
+}
+
+export interface RestoreJob {
+  vg: string;
+  disk: ManifestDisk;
+  target: string;
+}
+
+export interface RestoreDiskSummary {
+  vg: string;
+  disk: string;
+  fileName: string;
+  target: string;
+  size: number;
+  sha256: string;
+  /** "created" (new file), "file" (existing file, extended when smaller) or "block-device". */
+  targetKind: "created" | "file" | "block-device";
+}
+
+export interface RestoreSummary {
+  backupId: string;
+  disks: RestoreDiskSummary[];
+  bytesWritten: number;
+  bytesDownloaded: number;
+  durationMs: number;
+}
+
+interface Target {
+  job: RestoreJob;
+  kind: RestoreDiskSummary["targetKind"];
+  /** Zero chunks at or past this offset need not be written (they read as zeros already). */
+  zeroFrom: number;
+  fh?: fsp.FileHandle;
+}
+
+function tooSmall(msg: string): CbmError {
+  return new CbmError(REPO.targetTooSmall, msg, "validation");
+}
+
+async function statOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await fsp.stat(p);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    throw new CbmError(REPO.io, `cannot examine restore target ${p}: ${errorMessage(e)}`, "runtime", { cause: e });
+  }
+}
+
+/** Decides how each target is written, refusing bad ones; reads only. */
+export async function checkTargets(jobs: RestoreJob[]): Promise<Target[]> {
+  const seen = new Map<string, string>();
+  const out: Target[] = [];
+  for (const job of jobs) {
+    const d = job.disk;
+    const st = await statOrUndefined(job.target);
+    const identity = st ? `${st.dev}:${st.ino}` : path.resolve(job.target);
+    const other = seen.get(identity);
+    if (other) throw new CbmError(REPO.badRequest, `disks ${other} and ${d.name} would both be restored to ${job.target}`, "validation");
+    seen.set(identity, d.name);
+    if (!st) {
+      out.push({ job, kind: "created", zeroFrom: 0 });
+    } else if (st.isFile()) {
+      out.push({ job, kind: "file", zeroFrom: st.size < d.size ? st.size : d.size });
+    } else if (st.isBlockDevice()) {
+      const size = await blockDeviceSize(st);
+      if (size === undefined) throw tooSmall(`cannot tell the size of block device ${job.target}; refusing to restore disk ${d.name} (${d.size} bytes) to it`);
+      if (size < d.size) {
+        throw tooSmall(`target ${job.target} has ${size} bytes, smaller than disk ${d.name} of backup (${d.size} bytes): nothing was written; use a device of at least ${d.size} bytes`);
+      }
+      out.push({ job, kind: "block-device", zeroFrom: Infinity });
+    } else {
+      throw new CbmError(REPO.badRequest, `restore target ${job.target} for disk ${d.name} is neither a regular file nor a block device`, "validation");
+    }
+  }
+  return out;
+}
+
+async function openTarget(t: Target): Promise<fsp.FileHandle> {
+  const { target, disk } = t.job;
+  try {
+    if (t.kind === "created") {
+      const fh = await fsp.open(target, "wx");
+      await fh.truncate(disk.size);
+      return fh;
+    }
+    const fh = await fsp.open(target, "r+");
+    if (t.kind === "file" && (await fh.stat()).size < disk.size) await fh.truncate(disk.size);
+    return fh;
+  } catch (e) {
+    throw new CbmError(REPO.io, `cannot open restore target ${target} for disk ${disk.name}: ${errorMessage(e)}`, "runtime", { cause: e });
+  }
+}
+
+class OrderedFeed {
+  private next = 0;
+  private readonly ready = new Map<number, () => void>();
+  push(i: number, send: () => void): void {
+    this.ready.set(i, send);
+    for (let f = this.ready.get(this.next); f; f = this.ready.get(this.next)) {
+      this.ready.delete(this.next);
+      this.next++;
+      f();
+    }
+  }
+}
+
+/** An ArrayBuffer we may transfer to a worker: the object's own, or a copy when it is a view. */
+function ownBuffer(obj: Uint8Array): ArrayBuffer {
+  if (obj.byteOffset === 0 && obj.buffer instanceof ArrayBuffer && obj.byteLength === obj.buffer.byteLength) return obj.buffer;
+  const ab = new ArrayBuffer(obj.byteLength);
+  new Uint8Array(ab).set(obj);
+  return ab;
+}
+
+export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: RestoreOptions = {}): Promise<RestoreSummary> {
+  const started = performance.now();
+  const targets = await checkTargets(jobs); // every check before the first write
+  const pool = e.pool();
+  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+  const verifyImage = o.verifyImage ?? true;
+  const maxChunk = Math.max(...jobs.map((j) => j.disk.chunkSize));
+  const arena = new Arena(arenaSlots(concurrency, pool.size), maxChunk);
+  const zeros = Buffer.alloc(maxChunk);
+  const group = new TaskGroup(o.signal);
+  const progress: RestoreProgress = {
+    bytesWritten: 0,
+    bytesTotal: jobs.reduce((s, j) => s + j.disk.size, 0),
+    bytesDownloaded: 0,
+    chunksDone: 0,
+    chunksTotal: jobs.reduce((s, j) => s + j.disk.chunks.length, 0),
+  };
+  const report = () => o.onProgress?.({ ...progress });
+  const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
+
+  const streams = targets.map(() => pool.newStream());
+  const digests = () => Promise.all(streams.map((s) => pool.run({ op: "streamDigest", stream: s }, [], s)));
+  try {
+    for (const t of targets) t.fh = await openTarget(t);
+    for (const [ti, t] of targets.entries()) {
+      const stream = streams[ti];
+      const { disk, vg, target } = t.job;
+      const fh = t.fh!;
+      const feed = new OrderedFeed();
+      const where = (offset: number, i: number) => `disk ${disk.name} of ${vg} at byte offset ${offset} (chunk ${i})`;
+      for (let i = 0; i < disk.chunks.length && !group.stopped; i++) {
+        const { offset, length } = chunkRange(i, disk.size, disk.chunkSize);
+        const id = disk.chunks[i];
+        if (id === null) {
+          if (verifyImage) feed.push(i, () => group.spawn(async () => void (await pool.run({ op: "streamZeros", stream, zeros: length }, [], stream))));
+          group.spawn(async () => {
+            if (offset + length > t.zeroFrom) await writeFully(fh, zeros.subarray(0, length), offset, `${target} (${where(offset, i)})`);
+            progress.bytesWritten += length;
+            progress.chunksDone++;
+            report();
+          });
+          continue;
+        }
+        const slot = await stoppedOrSlot();
+        if (slot === undefined) break;
+        if (group.stopped) {
+          arena.release(slot);
+          break;
+        }
+        let refs = verifyImage ? 2 : 1;
+        const unref = () => {
+          if (--refs === 0) arena.release(slot);
+        };
+        group.spawn(async () => {
+          try {
+            let obj: Uint8Array;
+            try {
+              obj = await e.store.get(chunkObjectKey(id));
+            } catch (err) {
+              if (err instanceof CbmError && err.kind === "notfound") {
+                throw new CbmError(REPO.chunkMissing, `restore of ${where(offset, i)} failed: chunk ${id} is missing from ${e.store.location}`, "integrity", { cause: err });
+              }
+              throw err;
+            }
+            progress.bytesDownloaded += obj.byteLength;
+            try {
+              const ab = ownBuffer(obj);
+              await pool.run({ op: "decode", object: ab, id, recomputeId: false, context: where(offset, i), ...arena.ref(slot, length) }, [ab]);
+            } catch (err) {
+              if (err instanceof CbmError && err.kind === "integrity") {
+                throw new CbmError(err.code, `restore of ${where(offset, i)} failed: chunk ${id} is corrupt — ${err.message}`, "integrity", { cause: err });
+              }
+              throw err;
+            }
+            if (verifyImage) {
+              feed.push(i, () =>
+                group.spawn(async () => {
+                  try {
+                    await pool.run({ op: "streamUpdate", stream, ...arena.ref(slot, length) }, [], stream);
+                  } finally {
+                    unref();
+                  }
+                }),
+              );
+            }
+            await writeFully(fh, arena.view(slot, length), offset, `${target} (${where(offset, i)})`);
+          } finally {
+            unref();
+          }
+          progress.bytesWritten += length;
+          progress.chunksDone++;
+          report();
+        });
+      }
+    }
+    try {
+      await group.finish("restore");
+    } catch (err) {
+      await digests().catch(() => undefined); // discard the streams' state
+      throw err;
+    }
+    const got = await digests();
+    if (verifyImage) {
+      for (const [ti, t] of targets.entries()) {
+        if (got[ti].hex !== t.job.disk.sha256) {
+          throw new CbmError(
+            REPO.corrupt,
+            `restored image of disk ${t.job.disk.name} (${t.job.target}) has SHA-256 ${got[ti].hex}, but backup ${m.id} recorded ${t.job.disk.sha256}`,
+            "integrity",
+          );
+        }
+      }
+    }
+    if (o.sync ?? true) await Promise.all(targets.map((t) => t.fh!.sync()));
+  } finally {
+    await Promise.all(targets.map((t) => t.fh?.close().catch(() => undefined)));
+  }
+  return {
+    backupId: m.id,
+    disks: targets.map((t) => ({
+      vg: t.job.vg,
+      disk: t.job.disk.name,
+      fileName: t.job.disk.fileName,
+      target: t.job.target,
+      size: t.job.disk.size,
+      sha256: t.job.disk.sha256,
+      targetKind: t.kind,
+    })),
+    bytesWritten: progress.bytesWritten,
+    bytesDownloaded: progress.bytesDownloaded,
+    durationMs: Math.round(performance.now() - started),
+  };
+}
