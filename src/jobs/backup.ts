@@ -1,0 +1,61 @@
+/**
+ * One backup run of a profile, start to end — the code path of `clmgr backup backup_profile` and of
+ * the scheduler: plan from the configuration, take the point in time through the storage driver,
+ * stream every disk into the repository, release the point in time.
+ */
+import type { Config } from "../config/model.ts";
+import type { BackupProgress, BackupSummary } from "../repo/index.ts";
+import { validationError } from "../util/errors.ts";
+import { localNode, planProfile, type ProfilePlan } from "./plan.ts";
+import { openProfileRepo } from "./repo-open.ts";
+import { takePointInTime } from "./snapshot.ts";
+
+export interface BackupJobOptions {
+  type?: "full" | "incremental";
+  onProgress?: (p: BackupProgress) => void;
+  onInfo?: (msg: string) => void;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface BackupJobResult extends BackupSummary {
+  rg: string;
+  pointInTime: string;
+  location: string;
+}
+
+export async function runBackupJob(home: string, cfg: Config, rg: string, o: BackupJobOptions = {}): Promise<BackupJobResult> {
+  const plan: ProfilePlan = planProfile(home, cfg, rg);
+  if (plan.attrs.BACKUP_METHOD !== "cloud") {
+    throw validationError(
+      "CBM_NOT_CLOUD",
+      `backup_profile "${rg}" has BACKUP_METHOD=${plan.attrs.BACKUP_METHOD}; backups to object storage need BACKUP_METHOD=cloud (remote_storage replicates continuously: clmgr start cluster).`,
+    );
+  }
+  const repo = await openProfileRepo(home, plan, { create: true, env: o.env, onInfo: o.onInfo });
+  try {
+    const pit = await takePointInTime(home, cfg, plan, o.onInfo);
+    try {
+      const summary = await repo.backup({
+        type: o.type ?? "full",
+        meta: { cluster: plan.cluster, rg, node: localNode(cfg, o.env), consistencyGroup: plan.attrs.REPLICATED_RESOURCES || undefined },
+        vgs: plan.vgs.map((vg) => ({
+          name: vg.name,
+          disks: vg.disks.map((d) => {
+            const p = pit.disks.find((x) => x.name === d.name)!;
+            return { name: d.name, uuid: d.uuid, pvid: d.pvid, path: p.readPath, size: p.size || undefined };
+          }),
+        })),
+        sse: plan.sse,
+        compression: plan.compression,
+        onProgress: o.onProgress,
+        signal: o.signal,
+      });
+      return { ...summary, rg, pointInTime: pit.method, location: repo.store.location };
+    } finally {
+      await pit.release();
+    }
+  } finally {
+    await repo.close();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Opens (or, for a first backup, creates) the repository a profile points at, with the key its
+ * REPO_KEY names. The key's value is never logged.
+ */
+import { openObjectStore } from "../objectstore/open.ts";
+import type { ObjectStore } from "../objectstore/types.ts";
+import { Repository } from "../repo/index.ts";
+import type { Credential } from "../repo/index.ts";
+import { validationError } from "../util/errors.ts";
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { KeySpec, ProfilePlan, StoreSpec } from "./plan.ts";
+
+export function credentialOf(key: KeySpec, env: NodeJS.ProcessEnv): Credential | "none" {
+  switch (key.kind) {
+    case "none":
+      return "none";
+    case "keyFile":
+      return { keyFile: key.path };
+    case "passphraseEnv": {
+      const v = env[key.variable];
+      if (!v) {
+        throw validationError(
+          "CBM_NO_PASSPHRASE",
+          `REPO_KEY=env:${key.variable} names the environment variable holding the repository passphrase, and ${key.variable} is not set.`,
+        );
+      }
+      return { passphrase: v };
+    }
+  }
+}
+
+export function openStore(spec: StoreSpec, env: NodeJS.ProcessEnv = process.env): ObjectStore {
+  return openObjectStore(spec, { env });
+}
+
+export async function openProfileRepo(
+  _home: string,
+  plan: Pick<ProfilePlan, "store" | "key">,
+  o: { create?: boolean; env?: NodeJS.ProcessEnv; onInfo?: (m: string) => void } = {},
+): Promise<Repository> {
+  const env = o.env ?? process.env;
+  const store = openStore(plan.store, env);
+  const cred = credentialOf(plan.key, env);
+  if (o.create && !(await store.head("config"))) {
+    if ("ensureBucket" in store && typeof store.ensureBucket === "function") await (store.ensureBucket as () => Promise<void>)();
+    if (plan.key.kind === "keyFile") await mkdir(dirname(plan.key.path), { recursive: true, mode: 0o700 });
+    const repo = await Repository.init(store, { encryption: cred });
+    o.onInfo?.(
+      `Created a new repository at ${store.location}` +
+        (plan.key.kind === "keyFile" ? `; its key file is ${plan.key.path} — keep a copy elsewhere, the backups cannot be read without it.` : "."),
+    );
+    return repo;
+  }
+  return Repository.open(store, cred);
+}
