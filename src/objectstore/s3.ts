@@ -86,6 +86,12 @@ export interface S3ObjectDetails extends ObjectInfo {
 
 type Range = { offset: number; length: number };
 
+/** The first byte position of a Content-Range header ("bytes 10-19/100"), or undefined. */
+function contentRangeStart(h: string | undefined): number | undefined {
+  const m = h ? /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(h.trim()) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
 export class S3ObjectStore implements ObjectStore {
   readonly location: string;
   readonly bucket: string;
@@ -266,8 +272,20 @@ export class S3ObjectStore implements ObjectStore {
             { transient: true },
           );
         }
-        // A server that ignored Range sent the whole object (200, no Content-Range): cut it here.
-        if (range && !res.ContentRange) bytes = bytes.subarray(range.offset, range.offset + range.length);
+        // A server may send more than asked: s3rver answers "bytes=0-0" with the whole object (and an
+        // honest Content-Range), one that ignores Range sends 200 without one. Cut to what was asked.
+        if (range) {
+          const start = contentRangeStart(res.ContentRange) ?? 0;
+          if (start > range.offset) {
+            throw new ObjectStoreError(
+              OBJ.io,
+              `get ${key} in ${this.location}: asked for bytes from ${range.offset}, server sent from ${start}`,
+              "runtime",
+            );
+          }
+          const from = range.offset - start;
+          if (from !== 0 || bytes.length > range.length) bytes = bytes.subarray(from, from + range.length);
+        }
         return bytes;
       },
       range,

@@ -70,7 +70,11 @@ export function mapS3Error(e: unknown, ctx: S3ErrorContext): ObjectStoreError {
   if (e instanceof ObjectStoreError) return e;
   const { name, status } = s3ErrorCode(e);
   const what = ctx.key === undefined ? ctx.location : `${ctx.key} in ${ctx.location}`;
-  const detail = `${name ?? "error"}${status ? ` (HTTP ${status})` : ""}: ${errorMessage(e)}`;
+  // Ceph answers many errors without a message; the SDK then says "UnknownError": leave that out.
+  const msg = errorMessage(e);
+  const label = name && name !== "Error" ? name : undefined;
+  const head = [label, status ? `(HTTP ${status})` : undefined].filter(Boolean).join(" ") || "error";
+  const detail = msg && msg !== "UnknownError" && msg !== name ? `${head}: ${msg}` : head;
 
   const otherMissing = name === "NoSuchBucket" || name === "NoSuchUpload";
   if (ctx.key !== undefined && (name === "NoSuchKey" || (status === 404 && !otherMissing))) {

@@ -1,14 +1,15 @@
 /**
  * A fault-injecting HTTP proxy for retry tests: listens on 127.0.0.1, forwards each request to the
  * target, and for a seeded, deterministic fraction of requests instead answers 500 (InternalError)
- * or 503 (SlowDown) with an S3-style XML body, or resets the connection (before forwarding, or
- * half-way through the response body). The sequence of decisions depends only on the seed and the
+ * or 503 (SlowDown) with an S3-style XML body, or resets the connection: before forwarding
+ * ("reset"), half-way through the response body ("truncate"), or after the server has carried the
+ * request out ("lost": the answer is lost, so the client's retry meets the effect of its first try). The sequence of decisions depends only on the seed and the
  * order in which requests arrive.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type Fault = "500" | "503" | "reset" | "truncate";
+export type Fault = "500" | "503" | "reset" | "truncate" | "lost";
 
 export interface FaultProxyOptions {
   /** e.g. "http://127.0.0.1:4568" */
@@ -16,8 +17,10 @@ export interface FaultProxyOptions {
   /** Probability that a request is answered with a fault, 0..1. */
   probability: number;
   seed?: number;
-  /** Which faults to choose from, uniformly; default all four. */
+  /** Which faults to choose from, uniformly; default all five. */
   faults?: Fault[];
+  /** Explicit decisions for the first requests (undefined: forward), before the random ones. */
+  plan?: (Fault | undefined)[];
 }
 
 export interface FaultCounts {
@@ -27,6 +30,7 @@ export interface FaultCounts {
   "503": number;
   reset: number;
   truncate: number;
+  lost: number;
 }
 
 export interface FaultProxy {
@@ -58,9 +62,18 @@ function s3Error(code: string, message: string): string {
 export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(opts.target);
   const rand = mulberry32(opts.seed ?? 1);
-  const faults = opts.faults ?? ["500", "503", "reset", "truncate"];
+  const faults = opts.faults ?? ["500", "503", "reset", "truncate", "lost"];
+  const plan = [...(opts.plan ?? [])];
   let probability = opts.probability;
-  const counts: FaultCounts = { requests: 0, forwarded: 0, "500": 0, "503": 0, reset: 0, truncate: 0 };
+  const counts: FaultCounts = {
+    requests: 0,
+    forwarded: 0,
+    "500": 0,
+    "503": 0,
+    reset: 0,
+    truncate: 0,
+    lost: 0,
+  };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
   const server = http.createServer((req, res) => {
@@ -68,7 +81,8 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     // Draw both numbers for every request, so the decision sequence does not depend on outcomes.
     const r1 = rand();
     const r2 = rand();
-    const fault: Fault | undefined = r1 < probability ? faults[Math.floor(r2 * faults.length)] : undefined;
+    const fault: Fault | undefined =
+      plan.length > 0 ? plan.shift() : r1 < probability ? faults[Math.floor(r2 * faults.length)] : undefined;
 
     if (fault === "reset") {
       counts.reset++;
@@ -100,6 +114,12 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         agent,
       },
       (upRes) => {
+        if (fault === "lost") {
+          counts.lost++;
+          upRes.resume();
+          upRes.on("end", () => res.socket?.destroy());
+          return;
+        }
         const len = Number(upRes.headers["content-length"] ?? 0);
         if (fault === "truncate" && req.method !== "HEAD" && len > 1) {
           // Send the headers and half the body, then cut the connection.
@@ -140,7 +160,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   return {
     endpoint: `http://127.0.0.1:${port}`,
     counts,
-    injected: () => counts["500"] + counts["503"] + counts.reset + counts.truncate,
+    injected: () => counts["500"] + counts["503"] + counts.reset + counts.truncate + counts.lost,
     setProbability: (p) => {
       probability = p;
     },
