@@ -17,6 +17,8 @@ export const OBJ = {
   range: "CBM_OBJ_RANGE",
   /** The server refused our credentials or permissions. */
   denied: "CBM_OBJ_DENIED",
+  /** The server could not use the KMS key asked for (unknown key id, or no KMS configured). */
+  kms: "CBM_OBJ_KMS",
   /** The bucket does not exist. */
   noBucket: "CBM_OBJ_NO_BUCKET",
   /** Anything else the backend reported (I/O error, S3 error, network). */

@@ -94,6 +94,17 @@ export function mapS3Error(e: unknown, ctx: S3ErrorContext): ObjectStoreError {
   if ((status === 416 || name === "InvalidRange") && ctx.key !== undefined && ctx.range) {
     return rangeError(ctx.location, ctx.key, ctx.range);
   }
+  // Ceph reports an unusable SSE-KMS key as InvalidAccessKeyId (403) or InvalidArgument (400): not a
+  // credentials problem, so say what it is.
+  if (/Failed to retrieve the actual key|kms/i.test(errorMessage(e))) {
+    return new ObjectStoreError(
+      OBJ.kms,
+      `${ctx.op} ${what}: the server could not use the SSE-KMS key, ${detail}; check the key id ` +
+        `(ENCRYPTION=kms) and that the server has a KMS configured`,
+      "validation",
+      { cause: e, status, backendCode: name },
+    );
+  }
   if ((name && DENIED_CODES.has(name)) || status === 403 || status === 401) {
     const hint =
       name === "CredentialsProviderError"
