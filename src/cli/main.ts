@@ -12,6 +12,7 @@ import type { Ctx } from "./context.ts";
 import { classHelp, generalHelp } from "./help.ts";
 import { stdOut } from "./output.ts";
 import { runLab } from "./cmd-lab.ts";
+import { backupNow, queryBackupFiles, restoreBackupFiles, verifyBackupFiles } from "./cmd-backup.ts";
 
 export async function main(argv: string[], opts: { argv0?: string } = {}): Promise<number> {
   const prog = basename(opts.argv0 ?? "clmgr");
@@ -46,7 +47,14 @@ async function dispatch(ctx: Ctx): Promise<void> {
     ctx.out.print(classHelp(ctx.prog, verb, classDef(cls)!));
     return;
   }
+  if (cls === "backup_files") {
+    if (verb === "query") return queryBackupFiles(ctx);
+    if (verb === "restore") return restoreBackupFiles(ctx);
+    if (verb === "verify") return verifyBackupFiles(ctx);
+  }
   switch (verb) {
+    case "backup":
+      return backupNow(ctx);
     case "version":
       ctx.out.print("cbm 0.1.0");
       return;

@@ -1,0 +1,202 @@
+/**
+ * Backup operations: `backup backup_profile`, `query|restore|verify backup_files`.
+ * The repository is found through the resource group's profile; the same attributes given on the
+ * command line override it, so a machine with no profile (the day the site is gone) can still list
+ * and restore: clmgr query backup_files BUCKET_NAME=pha-bucket CLOUD_SERVICE=s3 ENDPOINT=… REPO_KEY=file:/…
+ */
+import { classDef } from "../config/classes.ts";
+import { type Config, effectiveAttrs, findObject, objectsOf } from "../config/model.ts";
+import { loadConfig } from "../config/store.ts";
+import { normalizeValue, requireAttr, requireObject } from "../config/validate.ts";
+import { runBackupJob } from "../jobs/backup.ts";
+import { diskOf, keySpec, storeSpec } from "../jobs/plan.ts";
+import { openProfileRepo } from "../jobs/repo-open.ts";
+import type { BackupInfo, Repository } from "../repo/index.ts";
+import { integrityError, usageError, validationError } from "../util/errors.ts";
+import { objectName } from "./cmd-config.ts";
+import type { Ctx } from "./context.ts";
+import { table, toJson } from "./output.ts";
+import { humanBytes, progressBar } from "./progress.ts";
+
+/** Command-line attributes that say where the repository is (override the profile's). */
+const REPO_ATTRS = [
+  "CLOUD_SERVICE", "BUCKET_NAME", "ENDPOINT", "REGION", "AWS_PROFILE", "CREDENTIALS_FILE",
+  "ACCESS_KEY_ENV", "SECRET_KEY_ENV", "REPO_KEY",
+];
+
+const attr = (ctx: Ctx, k: string) => ctx.args.attrs.find(([n]) => n === k)?.[1];
+
+function checkAttrs(ctx: Ctx, allowed: string[]): void {
+  for (const [k] of ctx.args.attrs) {
+    if (!allowed.includes(k)) {
+      throw usageError("CBM_USAGE", `${ctx.args.verb} ${ctx.args.cls} does not take ${k}. Allowed: ${allowed.join(", ")}.`);
+    }
+  }
+}
+
+/** The repository location for RG_NAME (or the only profile), with command-line overrides. */
+function repoAttrs(ctx: Ctx, cfg: Config): { rg?: string; attrs: Record<string, string> } {
+  let rg = attr(ctx, "RG_NAME");
+  const profiles = objectsOf(cfg, "backup_profile").filter((p) => effectiveAttrs(cfg, p).BACKUP_METHOD === "cloud");
+  if (!rg && profiles.length === 1 && !attr(ctx, "BUCKET_NAME")) rg = profiles[0].name;
+  const prof = rg ? findObject(cfg, "backup_profile", rg) : undefined;
+  const base: Record<string, string> = prof
+    ? effectiveAttrs(cfg, prof)
+    : Object.fromEntries(classDef("backup_profile")!.attrs.map((a) => [a.name, cfg.defaults[a.name] ?? a.default ?? ""]));
+  const cls = classDef("backup_profile")!;
+  for (const k of REPO_ATTRS) {
+    const v = attr(ctx, k);
+    if (v !== undefined) base[k] = normalizeValue(cls, requireAttr(cls, k), v, rg ?? "(command line)");
+  }
+  return { rg, attrs: base };
+}
+
+async function openRepoFor(ctx: Ctx, cfg: Config): Promise<{ rg?: string; repo?: Repository }> {
+  const { rg, attrs } = repoAttrs(ctx, cfg);
+  if (!attrs.BUCKET_NAME) {
+    if (rg && !findObject(cfg, "backup_profile", rg) && !findObject(cfg, "resource_group", rg)) {
+      requireObject(cfg, "backup_profile", rg);
+    }
+    return { rg }; // no cloud repository configured: nothing stored yet
+  }
+  const store = storeSpec(ctx.home, attrs);
+  const key = keySpec(ctx.home, attrs);
+  const repo = await openProfileRepo(ctx.home, { store, key }, { env: ctx.env }).catch(async (e: unknown) => {
+    if (e instanceof Error && "code" in e && (e as { code: string }).code === "CBM_REPO_NOT_FOUND") return undefined;
+    throw e;
+  });
+  return { rg, repo };
+}
+
+export async function backupNow(ctx: Ctx): Promise<void> {
+  if (ctx.args.cls !== "backup_profile") {
+    throw usageError("CBM_USAGE", `Usage: ${ctx.prog} backup backup_profile RG [TYPE=full|incremental]`);
+  }
+  checkAttrs(ctx, ["TYPE", "NAME"]);
+  const rg = objectName(ctx, true)!;
+  const type = attr(ctx, "TYPE") ?? "full";
+  if (type !== "full" && type !== "incremental") {
+    throw validationError("CBM_BAD_VALUE", `Invalid value "${type}" for attribute TYPE: expected full|incremental.`);
+  }
+  const cfg = await loadConfig(ctx.home);
+  const bar = progressBar(`backup ${rg}`, !ctx.out.json && process.stderr.isTTY === true);
+  const res = await runBackupJob(ctx.home, cfg, rg, {
+    type,
+    env: ctx.env,
+    onInfo: (m) => ctx.out.err(m),
+    onProgress: (p) => bar.update(p.bytesRead, p.bytesTotal, `stored ${humanBytes(p.bytesStored)}`),
+  });
+  bar.done();
+  if (ctx.out.json) {
+    ctx.out.print(toJson(res));
+    return;
+  }
+  ctx.out.print(
+    `Backup ${res.id} (${res.type}) of ${rg} to ${res.location}\n` +
+      res.fileNames.map((n) => `  ${n}`).join("\n") +
+      `\nRead ${humanBytes(res.bytesRead)}, stored ${humanBytes(res.bytesStored)} new ` +
+      `(${res.chunksNew} of ${res.chunksTotal} chunks new, ${res.chunksZero} zero) in ${(res.durationMs / 1000).toFixed(1)} s.`,
+  );
+}
+
+export async function queryBackupFiles(ctx: Ctx): Promise<void> {
+  checkAttrs(ctx, ["RG_NAME", ...REPO_ATTRS]);
+  const cfg = await loadConfig(ctx.home);
+  const { rg, repo } = await openRepoFor(ctx, cfg);
+  const backups: BackupInfo[] = repo ? await repo.listBackups(rg ? { rg } : undefined).finally(() => repo.close()) : [];
+  const rows = backups.flatMap((b) =>
+    b.vgs.flatMap((vg) => vg.disks.map((d) => ({ name: d.fileName, id: b.id, type: b.type, time: b.time, rg: b.rg, vg: vg.name, disk: d.name, size: d.size, stored: d.bytesStored }))),
+  );
+  if (ctx.out.json) return ctx.out.print(toJson(rows));
+  if (rows.length === 0) return;
+  ctx.out.print(table(["NAME", "ID", "TYPE", "SIZE", "STORED"], rows.map((r) => [r.name, r.id, r.type, humanBytes(r.size), humanBytes(r.stored)])));
+}
+
+/** TARGET=path for one disk, or TARGETS=disk:target,… for several (a target without "/" is a physical_volume). */
+function restoreTargets(ctx: Ctx, cfg: Config): Record<string, string> | string {
+  const one = attr(ctx, "TARGET");
+  const many = attr(ctx, "TARGETS");
+  if (one && many) throw usageError("CBM_USAGE", "Give TARGET= (one disk) or TARGETS= (several), not both.");
+  const resolve = (t: string) => (t.startsWith("/") ? t : diskOf(cfg, t).device);
+  if (one) return resolve(one);
+  if (!many) throw usageError("CBM_USAGE", `restore needs TARGET=/dev/... (one disk) or TARGETS=hdisk18:hdisk21,hdisk19:/dev/sdy (a volume group).`);
+  const map: Record<string, string> = {};
+  for (const pair of many.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const i = pair.indexOf(":");
+    if (i <= 0) throw usageError("CBM_USAGE", `TARGETS entry "${pair}" is not disk:target.`);
+    map[pair.slice(0, i)] = resolve(pair.slice(i + 1));
+  }
+  return map;
+}
+
+export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
+  checkAttrs(ctx, ["RG_NAME", "DISK", "VG", "TARGET", "TARGETS", "AT", ...REPO_ATTRS]);
+  const ref = attr(ctx, "AT") ?? ctx.args.name;
+  if (!ref) throw usageError("CBM_USAGE", `Usage: ${ctx.prog} restore backup_files <name|id|latest> [RG_NAME=RG] [DISK=hdisk] TARGET=... (or AT=time)`);
+  const cfg = await loadConfig(ctx.home);
+  const targets = restoreTargets(ctx, cfg);
+  const { rg, repo } = await openRepoFor(ctx, cfg);
+  if (!repo) throw validationError("CBM_NO_REPOSITORY", `No backup repository is configured${rg ? ` for ${rg}` : ""}; give RG_NAME= or BUCKET_NAME=.`);
+  const bar = progressBar("restore", !ctx.out.json && process.stderr.isTTY === true);
+  const onProgress = (p: { bytesWritten: number; bytesTotal: number }) => bar.update(p.bytesWritten, p.bytesTotal);
+  const scope = rg ? { rg } : undefined;
+  try {
+    let summary;
+    if (typeof targets === "string") {
+      const m = await repo.findBackup(ref, scope);
+      let disk = attr(ctx, "DISK");
+      if (!disk) {
+        const byName = m.vgs.flatMap((vg) => vg.disks).find((d) => d.fileName === ref);
+        const all = m.vgs.flatMap((vg) => vg.disks);
+        if (byName) disk = byName.name;
+        else if (all.length === 1) disk = all[0].name;
+        else throw usageError("CBM_USAGE", `Backup ${m.id} holds ${all.map((d) => d.name).join(", ")}: give DISK=, or TARGETS= for all.`);
+      }
+      summary = await repo.restoreDisk(m.id, disk, targets, { onProgress });
+    } else {
+      const m = await repo.findBackup(ref, scope);
+      const vg = attr(ctx, "VG") ?? (m.vgs.length === 1 ? m.vgs[0].name : undefined);
+      if (!vg) throw usageError("CBM_USAGE", `Backup ${m.id} holds several volume groups; give VG=.`);
+      summary = await repo.restoreVg(m.id, vg, targets, { onProgress });
+    }
+    bar.done();
+    if (ctx.out.json) return ctx.out.print(toJson(summary));
+    ctx.out.print(
+      summary.disks.map((d) => `Restored ${d.fileName} (${humanBytes(d.size)}) to ${d.target}`).join("\n") +
+        `\nBackup ${summary.backupId}: ${humanBytes(summary.bytesWritten)} in ${(summary.durationMs / 1000).toFixed(1)} s; every chunk and each image's SHA-256 verified.`,
+    );
+  } finally {
+    await repo.close();
+  }
+}
+
+export async function verifyBackupFiles(ctx: Ctx): Promise<void> {
+  checkAttrs(ctx, ["RG_NAME", "SAMPLE", ...REPO_ATTRS]);
+  const ref = ctx.args.name ?? "all";
+  const sample = attr(ctx, "SAMPLE");
+  if (sample !== undefined && !(Number(sample) > 0 && Number(sample) <= 100)) {
+    throw validationError("CBM_BAD_VALUE", `Invalid value "${sample}" for attribute SAMPLE: expected a percentage from 1 to 100.`);
+  }
+  const cfg = await loadConfig(ctx.home);
+  const { rg, repo } = await openRepoFor(ctx, cfg);
+  if (!repo) throw validationError("CBM_NO_REPOSITORY", `No backup repository is configured${rg ? ` for ${rg}` : ""}.`);
+  try {
+    const report = await repo.verify(ref === "all" ? "all" : ref, { sample: sample ? Number(sample) : undefined, scope: rg ? { rg } : undefined });
+    if (ctx.out.json) ctx.out.print(toJson(report));
+    else {
+      ctx.out.print(
+        `Checked ${report.chunksChecked} of ${report.chunksReferenced} chunks (${humanBytes(report.bytesChecked)}) of ${report.backups.length} backup(s): ` +
+          (report.ok ? "all good." : `${report.missing} missing, ${report.corrupt} corrupt.`),
+      );
+      for (const b of report.bad) {
+        const uses = b.usedBy.map((u) => `${u.fileName} at offset ${u.offset}`).join("; ");
+        ctx.out.print(`  ${b.problem} chunk ${b.id}: ${b.message} — needed by ${uses}`);
+      }
+    }
+    if (!report.ok) {
+      throw integrityError("CBM_VERIFY_FAILED", `Verification found ${report.missing} missing and ${report.corrupt} corrupt chunk(s); see the list above.`);
+    }
+  } finally {
+    await repo.close();
+  }
+}
