@@ -1,0 +1,221 @@
+/**
+ * Format round trips (docs/format.md): sealed chunks and manifests, key slots, names and times.
+ * Pure functions plus the fs object store for init/open; no mocks.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { FsObjectStore } from "../src/objectstore/fs.ts";
+import { chunkCount, chunkId, chunkIdFromKey, chunkObjectKey, decodeChunk, encodeChunk, isZero } from "../src/repo/chunk.ts";
+import { classifyRef, pickBackup } from "../src/repo/catalog.ts";
+import { createKeyFile, deriveSubkeys, initRepo, openRepo, type ScryptParams } from "../src/repo/keys.ts";
+import { decodeManifest, encodeManifest, type Manifest } from "../src/repo/manifest.ts";
+import { backupFileName, backupIdTime, formatIsoMicros, makeBackupId, parseBackupFileName, parseTime } from "../src/repo/names.ts";
+import { HEADER_LEN } from "../src/repo/sealed.ts";
+import { CbmError } from "../src/util/errors.ts";
+
+const FAST_SCRYPT: ScryptParams = { N: 16384, r: 8, p: 1 };
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "cbm-repo-format-"));
+  dirs.push(d);
+  return d;
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const keys = deriveSubkeys(randomBytes(32), randomBytes(16).toString("hex"));
+const enc = { idKey: keys.idKey, chunkKey: keys.chunkKey };
+const plainKeys = { idKey: null, chunkKey: null };
+const text = Buffer.from("compressible text line\n".repeat(20000));
+const random = randomBytes(100_000);
+
+function rejectsWith(kind: string, code: string, re?: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof CbmError, `expected CbmError, got ${String(e)}`);
+    assert.equal(e.kind, kind);
+    assert.equal(e.code, code);
+    if (re) assert.match(e.message, re);
+    return true;
+  };
+}
+
+describe("chunk objects", () => {
+  for (const [label, k] of [["encrypted", enc], ["unencrypted", plainKeys]] as const) {
+    it(`round trip, ${label}: compressible data is compressed, random data stored raw`, () => {
+      for (const [data, shouldCompress] of [[text, true], [random, false]] as const) {
+        const id = chunkId(data, k.idKey);
+        const { object, compressed } = encodeChunk(data, id, k, true);
+        assert.equal(compressed, shouldCompress);
+        assert.equal(object.subarray(0, 4).toString(), "CBMC");
+        assert.equal(object[6], label === "encrypted" ? 1 : 0);
+        assert.deepEqual(decodeChunk(object, id, k, { recomputeId: true }), data);
+      }
+    });
+    it(`a flipped byte anywhere is an integrity error, ${label}`, () => {
+      const id = chunkId(text, k.idKey);
+      const { object } = encodeChunk(text, id, k, true);
+      for (const pos of [5, HEADER_LEN + 3, object.length - 1]) {
+        const bad = Buffer.from(object);
+        bad[pos] ^= 0x40;
+        assert.throws(() => decodeChunk(bad, id, k), rejectsWith("integrity", "CBM_REPO_CORRUPT"));
+      }
+    });
+  }
+  it("ids: HMAC when encrypted (differs from SHA-256), SHA-256 otherwise; keys round trip", () => {
+    const a = chunkId(text, enc.idKey);
+    const b = chunkId(text, null);
+    assert.notEqual(a, b);
+    assert.equal(b, createHash("sha256").update(text).digest("hex"));
+    assert.equal(chunkIdFromKey(chunkObjectKey(a)), a);
+    assert.equal(chunkObjectKey(a), `chunks/${a.slice(0, 2)}/${a}`);
+    assert.equal(chunkIdFromKey("chunks/zz/tmp"), undefined);
+  });
+  it("an object swapped under another id is refused (id is associated data)", () => {
+    const idA = chunkId(text, enc.idKey);
+    const idB = chunkId(random, enc.idKey);
+    const { object } = encodeChunk(text, idA, enc, true);
+    assert.throws(() => decodeChunk(object, idB, enc), rejectsWith("integrity", "CBM_REPO_CORRUPT", /authentication failed/));
+  });
+  it("an unencrypted object in an encrypted repository is refused (downgrade)", () => {
+    const id = chunkId(text, null);
+    const { object } = encodeChunk(text, id, plainKeys, true);
+    assert.throws(() => decodeChunk(object, id, enc), rejectsWith("integrity", "CBM_REPO_CORRUPT", /downgrade/));
+  });
+  it("zero detection and chunk counts", () => {
+    assert.equal(isZero(Buffer.alloc(4 << 20)), true);
+    const z = Buffer.alloc(1 << 20);
+    z[z.length - 1] = 1;
+    assert.equal(isZero(z), false);
+    assert.equal(chunkCount(0, 4 << 20), 0);
+    assert.equal(chunkCount((4 << 20) + 1, 4 << 20), 2);
+  });
+});
+
+describe("manifests", () => {
+  const id = makeBackupId(parseTime("2020-11-23T05:35:00.315851Z")!, "9f3a0c1d");
+  const m: Manifest = {
+    format: "cbm-manifest",
+    version: 1,
+    id,
+    time: "2020-11-23T05:35:00.315851Z",
+    type: "full",
+    cluster: "r1r2m2p57_cluster",
+    rg: "RG1",
+    node: "node1",
+    consistencyGroup: "sample_consistency_group",
+    parent: null,
+    tool: "cbm test",
+    compression: true,
+    vgs: [
+      {
+        name: "VG1",
+        disks: [
+          {
+            name: "hdisk18",
+            uuid: "3321360050764008101D3F800000000005F604214503",
+            pvid: "00fab22e1277d1bc",
+            size: (4 << 20) * 2 + 10,
+            chunkSize: 4 << 20,
+            sha256: "a".repeat(64),
+            fileName: "r1r2m2p57_cluster_RG1_VG1_hdisk18.2020-11-23_05:35:00.315851.img",
+            chunks: ["b".repeat(64), null, "c".repeat(64)],
+            stats: { chunksNew: 2, chunksZero: 1, bytesNew: 123 },
+          },
+        ],
+      },
+    ],
+    stats: { bytesRead: 1, bytesNew: 123, chunksTotal: 3, chunksNew: 2, chunksZero: 1, durationMs: 5 },
+  };
+  it("round trip, encrypted and not; renamed or altered manifests are refused", () => {
+    for (const key of [keys.manifestKey, null]) {
+      const obj = encodeManifest(m, key);
+      assert.equal(obj.subarray(0, 4).toString(), "CBMM");
+      assert.deepEqual(decodeManifest(obj, id, key), m);
+      const other = makeBackupId(parseTime("2021-01-01T00:00:00Z")!, "00000000");
+      assert.throws(() => decodeManifest(obj, other, key), (e: unknown) => e instanceof CbmError && e.kind === "integrity");
+      const bad = Buffer.from(obj);
+      bad[bad.length - 20] ^= 1;
+      assert.throws(() => decodeManifest(bad, id, key), (e: unknown) => e instanceof CbmError && e.kind === "integrity");
+    }
+  });
+  it("a chunk list that does not fit the disk size is refused", () => {
+    const broken = structuredClone(m);
+    broken.vgs[0].disks[0].chunks.pop();
+    const obj = encodeManifest(broken, null);
+    assert.throws(() => decodeManifest(obj, id, null), rejectsWith("integrity", "CBM_REPO_CORRUPT", /needs 3 chunk entries, has 2/));
+  });
+});
+
+describe("names and times", () => {
+  it("the paper's file name, UTC with microseconds, and back", () => {
+    const t = parseTime("2020-11-23_05:35:00.315851")!;
+    const name = backupFileName({ cluster: "r1r2m2p57_cluster", rg: "RG1", vg: "VG1", disk: "hdisk11", time: t });
+    assert.equal(name, "r1r2m2p57_cluster_RG1_VG1_hdisk11.2020-11-23_05:35:00.315851.img");
+    assert.deepEqual(parseBackupFileName(name), { cluster: "r1r2m2p57_cluster", rg: "RG1", vg: "VG1", disk: "hdisk11", time: t });
+    assert.equal(parseBackupFileName("hdisk11.img"), undefined);
+  });
+  it("backup ids sort in time order and carry the time", () => {
+    const a = makeBackupId(parseTime("2020-11-23T05:35:00.000009Z")!);
+    const b = makeBackupId(parseTime("2020-11-23T05:35:00.000010Z")!);
+    assert.ok(a < b);
+    assert.equal(formatIsoMicros(backupIdTime(a)!), "2020-11-23T05:35:00.000009Z");
+  });
+  it("time parsing: ISO with zone offset, date only, nonsense", () => {
+    assert.equal(parseTime("2020-11-23T06:35:00+01:00"), parseTime("2020-11-23T05:35:00Z"));
+    assert.equal(formatIsoMicros(parseTime("2020-11-23")!), "2020-11-23T00:00:00.000000Z");
+    assert.equal(parseTime("2020-02-30"), undefined);
+    assert.equal(parseTime("yesterday"), undefined);
+  });
+  it("backup references: classified, and a time before the first backup is a clear notfound", () => {
+    assert.equal(classifyRef("latest").kind, "latest");
+    assert.equal(classifyRef("x_RG1_VG1_hdisk1.2020-11-23_05:35:00.315851.img").kind, "file");
+    assert.equal(classifyRef("2020-11-23").kind, "time");
+    assert.throws(() => classifyRef("bogus"), rejectsWith("validation", "CBM_REPO_BAD_REQUEST", /not understood/));
+    assert.throws(() => pickBackup([], { kind: "latest" }, { rg: "RG1" }), rejectsWith("notfound", "CBM_BACKUP_NOT_FOUND", /no backup of resource group RG1 yet/));
+  });
+});
+
+describe("keys", () => {
+  it("passphrase: init, open, wrong passphrase is CBM_REPO_BAD_KEY and writes nothing", async () => {
+    const dir = await tempDir();
+    const store = new FsObjectStore(join(dir, "repo"));
+    const r = await initRepo(store, { encryption: { passphrase: "correct horse" }, scrypt: FAST_SCRYPT });
+    const o = await openRepo(store, { passphrase: "correct horse" });
+    assert.deepEqual(o.keys, r.keys);
+    const before = await listTree(join(dir, "repo"));
+    await assert.rejects(openRepo(store, { passphrase: "wrong" }), rejectsWith("validation", "CBM_REPO_BAD_KEY", /wrong passphrase for repository/));
+    await assert.rejects(openRepo(store), rejectsWith("validation", "CBM_REPO_KEY_REQUIRED", /encrypted/));
+    assert.deepEqual(await listTree(join(dir, "repo")), before);
+    await assert.rejects(initRepo(store, { encryption: "none" }), rejectsWith("validation", "CBM_REPO_EXISTS"));
+  });
+  it("key file: created 0600 at init, opens; another key file is refused", async () => {
+    const dir = await tempDir();
+    const store = new FsObjectStore(join(dir, "repo"));
+    const kf = join(dir, "repo.key");
+    const r = await initRepo(store, { encryption: { keyFile: kf } });
+    assert.equal((await stat(kf)).mode & 0o777, 0o600);
+    assert.deepEqual((await openRepo(store, { keyFile: kf })).keys, r.keys);
+    const other = join(dir, "other.key");
+    await createKeyFile(other);
+    await assert.rejects(openRepo(store, { keyFile: other }), rejectsWith("validation", "CBM_REPO_BAD_KEY", /wrong key file/));
+    await assert.rejects(openRepo(store, { passphrase: "x" }), rejectsWith("validation", "CBM_REPO_BAD_KEY"));
+  });
+  it("unencrypted repository: open without a key; a key is refused", async () => {
+    const dir = await tempDir();
+    const store = new FsObjectStore(join(dir, "repo"));
+    await initRepo(store, { encryption: "none" });
+    assert.equal((await openRepo(store)).keys.chunkKey, null);
+    await assert.rejects(openRepo(store, { passphrase: "x" }), rejectsWith("validation", "CBM_REPO_KEY_REQUIRED"));
+  });
+});
+
+async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) out.push(join(e.parentPath, e.name));
+  return out.sort();
+}
