@@ -96,6 +96,8 @@ export async function startSvcSimulator(opts: SvcSimulatorOptions): Promise<SvcS
 
   const server = new Server({ hostKeys: [hostKey.privateKey], ident: "SVC-Simulator" }, (client) => {
     clients.add(client);
+    // small request/response exchanges: Nagle + delayed ACK would add ~40 ms per command
+    (client as unknown as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     let user = "admin";
     client.on("authentication", (ctx) => {
       user = ctx.username;
