@@ -239,7 +239,8 @@ export class RcEngine {
     }
   }
 
-  private async handleDisconnects(store: RcStore): Promise<void> {
+  /** Stop running relationships whose link is down (also called by ls commands before showing state). */
+  async handleDisconnects(store: RcStore): Promise<void> {
     const down: string[] = [];
     for (const u of unitsOf(store)) {
       const r0 = u.rels[0];

@@ -135,6 +135,13 @@ export class SvcSystem {
     return loadRcStore(this.rcFile);
   }
 
+  /** The RC store after applying any pending link-loss transitions (what ls commands show). */
+  async settledRc(): Promise<RcStore> {
+    const before = await this.readRc();
+    await this.engine.handleDisconnects(before);
+    return this.readRc();
+  }
+
   mutateRc<T>(fn: (s: RcStore) => Promise<{ changed: boolean; result: T }> | { changed: boolean; result: T }): Promise<T> {
     return mutateRcStore(this.rcFile, fn);
   }

@@ -105,7 +105,7 @@ const lsrcconsistgrp: Command = {
   spec: { flags: LS_FLAGS, obj: "optional" },
   mutates: false,
   async run(ctx) {
-    const views = await groupViews(ctx, await ctx.sys.readRc());
+    const views = await groupViews(ctx, await ctx.sys.settledRc());
     return renderList(ctx, {
       columns: GRP_COLS,
       items: views,
@@ -127,7 +127,7 @@ const lsrcrelationship: Command = {
   spec: { flags: LS_FLAGS, obj: "optional" },
   mutates: false,
   async run(ctx) {
-    const store = await ctx.sys.readRc();
+    const store = await ctx.sys.settledRc();
     const views: RelView[] = [];
     for (const r of visibleRels(ctx, store)) views.push(await relView(ctx, r));
     return renderList(ctx, {
