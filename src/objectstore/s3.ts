@@ -68,6 +68,8 @@ export interface S3StoreOptions {
   queueSize?: number;
   /** Mode used with PutOptions.retainUntil; default GOVERNANCE (COMPLIANCE cannot be undone by anyone). */
   objectLockMode?: ObjectLockMode;
+  /** Keys per ListObjectsV2 page (MaxKeys); default the server's (1000 on AWS, Ceph, s3rver). */
+  listPageSize?: number;
   /** Keep-alive sockets per host; default 32 (8 parallel transfers × queue of 4). */
   maxSockets?: number;
   connectionTimeoutMs?: number;
