@@ -67,7 +67,7 @@ export interface CmdResult {
 
 /** One SSH connection running exec commands, closed when the test ends. */
 export class SshSession {
-  private constructor(private readonly client: InstanceType<typeof Client>) {}
+  private constructor(readonly client: InstanceType<typeof Client>) {}
 
   static async open(t: TestContext | undefined, port: number, auth: { privateKey?: string; password?: string } = {}): Promise<SshSession> {
     const client = new Client();
