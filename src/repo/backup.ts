@@ -164,20 +164,37 @@ async function openSource(vg: string, d: BackupDiskInput): Promise<{ fh: fsp.Fil
   }
 }
 
-/** The newest backup of the same cluster and RG: what an incremental trusts. */
-async function findParent(e: Engine, cluster: string, rg: string): Promise<Manifest | undefined> {
-  const ids = await listBackupIds(e.store);
-  for (let i = ids.length - 1; i >= 0; i--) {
-    const m = await readManifest(e.store, ids[i], e.keys.manifestKey);
-    if (inScope(m, { cluster, rg })) return m;
+/**
+ * What an incremental trusts: the chunks of the newest backup of the same cluster and RG (the parent)
+ * and, for any requested disk that backup lacks, of the newest older backup that has it. Pure.
+ */
+export function incrementalBase(newestFirst: Manifest[], o: Pick<BackupOptions, "vgs">): { parent: Manifest | undefined; index: ChunkIndex } {
+  const index = new ChunkIndex();
+  const wanted = new Set(o.vgs.flatMap((vg) => vg.disks.map((d) => `${vg.name}/${d.name}`)));
+  for (const m of newestFirst) {
+    for (const vg of m.vgs) {
+      for (const d of vg.disks) {
+        if (!wanted.delete(`${vg.name}/${d.name}`)) continue;
+        for (const c of d.chunks) if (c) index.add(c);
+      }
+    }
+    if (wanted.size === 0) break;
   }
-  return undefined;
+  return { parent: newestFirst[0], index };
 }
 
-function indexFromManifest(m: Manifest): ChunkIndex {
-  const idx = new ChunkIndex();
-  for (const vg of m.vgs) for (const d of vg.disks) for (const c of d.chunks) if (c) idx.add(c);
-  return idx;
+/** Reads manifests newest first until every requested disk has been seen in one. */
+async function loadIncrementalBase(e: Engine, o: BackupOptions): Promise<{ parent: Manifest | undefined; index: ChunkIndex }> {
+  const ids = await listBackupIds(e.store);
+  const newestFirst: Manifest[] = [];
+  const wanted = new Set(o.vgs.flatMap((vg) => vg.disks.map((d) => `${vg.name}/${d.name}`)));
+  for (let i = ids.length - 1; i >= 0 && wanted.size > 0; i--) {
+    const m = await readManifest(e.store, ids[i], e.keys.manifestKey);
+    if (!inScope(m, { cluster: o.meta.cluster, rg: o.meta.rg })) continue;
+    newestFirst.push(m);
+    for (const vg of m.vgs) for (const d of vg.disks) wanted.delete(`${vg.name}/${d.name}`);
+  }
+  return incrementalBase(newestFirst, o);
 }
 
 export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSummary> {
@@ -188,9 +205,9 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
   const putOpts = o.sse ? { sse: o.sse } : {};
 
   // Which chunks exist: a full lists them (and so re-stores lost ones); an incremental trusts its parent.
-  let parent: Manifest | undefined;
-  if (o.type === "incremental") parent = await findParent(e, o.meta.cluster, o.meta.rg);
-  const index = parent ? indexFromManifest(parent) : await ChunkIndex.fromListing(e.store);
+  const base = o.type === "incremental" ? await loadIncrementalBase(e, o) : undefined;
+  const parent = base?.parent;
+  const index = parent && base ? base.index : await ChunkIndex.fromListing(e.store);
 
   const disks: PlannedDisk[] = [];
   try {

@@ -35,6 +35,12 @@ export interface RestoreOptions {
   sync?: boolean;
   /** Compare the SHA-256 of each restored image with the manifest (default true). */
   verifyImage?: boolean;
+  /**
+   * Extend an existing regular file smaller than the disk (default true). false treats existing
+   * files like disks — they must already be big enough (image-file volumes of the lab's storage).
+   * Missing files are always created.
+   */
+  growFiles?: boolean;
 }
 
 export interface RestoreJob {
@@ -84,7 +90,7 @@ async function statOrUndefined(p: string): Promise<Stats | undefined> {
 }
 
 /** Decides how each target is written, refusing bad ones; reads only. */
-export async function checkTargets(jobs: RestoreJob[]): Promise<Target[]> {
+export async function checkTargets(jobs: RestoreJob[], growFiles = true): Promise<Target[]> {
   const seen = new Map<string, string>();
   const out: Target[] = [];
   for (const job of jobs) {
@@ -97,12 +103,15 @@ export async function checkTargets(jobs: RestoreJob[]): Promise<Target[]> {
     if (!st) {
       out.push({ job, kind: "created", zeroFrom: 0 });
     } else if (st.isFile()) {
+      if (!growFiles && st.size < d.size) {
+        throw tooSmall(`target ${job.target} has ${st.size} bytes, smaller than disk ${d.name} of the backup (${d.size} bytes): nothing was written; use a target of at least ${d.size} bytes`);
+      }
       out.push({ job, kind: "file", zeroFrom: st.size < d.size ? st.size : d.size });
     } else if (st.isBlockDevice()) {
       const size = await blockDeviceSize(st);
       if (size === undefined) throw tooSmall(`cannot tell the size of block device ${job.target}; refusing to restore disk ${d.name} (${d.size} bytes) to it`);
       if (size < d.size) {
-        throw tooSmall(`target ${job.target} has ${size} bytes, smaller than disk ${d.name} of backup (${d.size} bytes): nothing was written; use a device of at least ${d.size} bytes`);
+        throw tooSmall(`target ${job.target} has ${size} bytes, smaller than disk ${d.name} of the backup (${d.size} bytes): nothing was written; use a device of at least ${d.size} bytes`);
       }
       out.push({ job, kind: "block-device", zeroFrom: Infinity });
     } else {
@@ -151,7 +160,7 @@ function ownBuffer(obj: Uint8Array): ArrayBuffer {
 
 export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: RestoreOptions = {}): Promise<RestoreSummary> {
   const started = performance.now();
-  const targets = await checkTargets(jobs); // every check before the first write
+  const targets = await checkTargets(jobs, o.growFiles ?? true); // every check before the first write
   const pool = e.pool();
   const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
   const verifyImage = o.verifyImage ?? true;
@@ -185,7 +194,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
         if (id === null) {
           if (verifyImage) feed.push(i, () => group.spawn(async () => void (await pool.run({ op: "streamZeros", stream, zeros: length }, [], stream))));
           group.spawn(async () => {
-            if (offset + length > t.zeroFrom) await writeFully(fh, zeros.subarray(0, length), offset, `${target} (${where(offset, i)})`);
+            if (offset < t.zeroFrom) await writeFully(fh, zeros.subarray(0, length), offset, `${target} (${where(offset, i)})`);
             progress.bytesWritten += length;
             progress.chunksDone++;
             report();
