@@ -27,6 +27,7 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectRetentionCommand,
   S3Client,
   type BucketLocationConstraint,
   type CreateMultipartUploadCommandInput,
@@ -236,6 +237,20 @@ export class S3ObjectStore implements ObjectStore {
       },
       body,
     );
+    // Ceph 16 ignores the object-lock headers of CreateMultipartUpload (the completed object has no
+    // retention); setting it afterwards works everywhere and is idempotent for an equal date.
+    if (opts?.retainUntil) {
+      const retainUntil = opts.retainUntil;
+      await this.request("set retention", key, () =>
+        this.client.send(
+          new PutObjectRetentionCommand({
+            Bucket: this.bucket,
+            Key: s3Key,
+            Retention: { Mode: this.opts.objectLockMode ?? "GOVERNANCE", RetainUntilDate: retainUntil },
+          }),
+        ),
+      );
+    }
   }
 
   async get(key: string, range?: Range): Promise<Uint8Array> {
