@@ -116,3 +116,21 @@ test("process entry prints its port and stops on SIGTERM", async (t) => {
   child.kill("SIGTERM");
   assert.equal(await exited, 0);
 });
+
+test("seeding the paper's volumes offline, then serving them", async (t) => {
+  const { seedSimulator } = await import("../src/sim/svc/seed.ts");
+  const dir = tempDir(t);
+  const spec = {
+    hosts: [{ name: "Node1", fcwwpn: "1000001AA0570260" }],
+    vdisks: ["Node1_1", "Node1_2", "Node1_4", "Node1_5"].map((name) => ({ name, sizeMb: 8, mapTo: ["Node1"] })),
+  };
+  const v = await seedSimulator(dir, "SVC_STORAGE_primary", spec);
+  assert.deepEqual(Object.keys(v), ["Node1_1", "Node1_2", "Node1_4", "Node1_5"]);
+  assert.ok(v.Node1_1.path.endsWith(`/volumes/${v.Node1_1.uid}.img`));
+  const again = await seedSimulator(dir, "SVC_STORAGE_primary", spec); // idempotent
+  assert.deepEqual(again, v);
+  const sim = await startSim(t, { stateDir: dir, systemName: "SVC_STORAGE_primary" });
+  const s = await SshSession.open(t, sim.port);
+  const rows = parseConcise(await s.ok("lshostvdiskmap -delim : Node1"));
+  assert.deepEqual(rows.map((r) => r.vdisk_name), ["Node1_1", "Node1_2", "Node1_4", "Node1_5"]);
+});
