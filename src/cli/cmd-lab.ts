@@ -1,35 +1,58 @@
-/** cbm lab up|down|status: the paper's topology on this machine. */
-import { labDown, labUp, readLabState } from "../lab/lab.ts";
+/** cbm lab up|down|status|demo: the paper's topology on this machine (simulated SVC storage + S3). */
+import { labDown, labStatusJson, labUp, readLabState, type LabState } from "../lab/lab.ts";
+import { runDemo } from "../lab/demo.ts";
 import { usageError } from "../util/errors.ts";
 import type { Ctx } from "./context.ts";
 import { table, toJson } from "./output.ts";
+
+const attr = (ctx: Ctx, k: string) => ctx.args.attrs.find(([a]) => a === k)?.[1];
+
+function statusText(st: LabState): string {
+  return [
+    `Lab in ${st.home} (since ${st.createdAt})`,
+    "",
+    "Storage (SSH, key login):",
+    table(
+      ["name", "system", "address", "user", "key", "pid"],
+      st.storage.map((s) => [s.name, s.systemName, s.address, s.user, s.keyPath, s.pid]),
+    ),
+    `  e.g. ssh -p ${st.storage[0].port} -i ${st.keyPath} ${st.storage[0].user}@127.0.0.1 lshostvdiskmap`,
+    `  add them as in the paper: clmgr add storage_system ${st.storage[0].name} TYPE=SVC ADDRESSES=127.0.0.1 USER=admin BACKUP_PROFILE=true`,
+    "",
+    `S3: ${st.s3.endpoint}  access key ${st.s3.accessKeyId}  secret ${st.s3.secretAccessKey}  bucket ${st.s3.bucket}  (pid ${st.s3.pid})`,
+    `  credentials file ${st.s3.credentialsFile}, profile ${st.s3.profile}; backup_profile defaults point here`,
+    "",
+    "Disks (physical_volume = volume):",
+    table(["hdisk", "volume", "storage", "UID", "device"], st.disks.map((d) => [d.hdisk, d.vdisk, d.storage, d.uid, d.path])),
+  ].join("\n");
+}
 
 export async function runLab(ctx: Ctx): Promise<void> {
   const sub = ctx.args.cls ?? "status";
   switch (sub) {
     case "up": {
-      const mib = ctx.args.attrs.find(([k]) => k === "DISK_MIB")?.[1];
+      const mib = attr(ctx, "DISK_MIB");
       const st = await labUp(ctx.home, { diskMiB: mib ? Number(mib) : undefined });
-      if (ctx.out.json) return ctx.out.print(toJson(st));
-      ctx.out.print(
-        `Lab is up in ${ctx.home}\n` +
-          `Added to cbm.xml: ${st.objects.map(([c, n]) => `${c} ${n}`).join(", ")}\n\n` +
-          table(["hdisk", "volume", "UID", "device"], st.disks.map((d) => [d.hdisk, d.vdisk, d.uid, d.path])),
-      );
+      ctx.out.print(ctx.out.json ? toJson(labStatusJson(st)) : `Lab is up.\n\n${statusText(st)}`);
       return;
     }
     case "down": {
       const st = await labDown(ctx.home);
-      ctx.out.print(st ? `Lab removed from ${ctx.home}.` : `No lab in ${ctx.home}.`);
+      ctx.out.print(st ? `Lab stopped and removed from ${ctx.home}.` : `No lab in ${ctx.home}.`);
       return;
     }
     case "status": {
       const st = await readLabState(ctx.home);
-      if (ctx.out.json) return ctx.out.print(toJson(st ?? { up: false }));
-      ctx.out.print(st ? table(["hdisk", "volume", "UID", "device"], st.disks.map((d) => [d.hdisk, d.vdisk, d.uid, d.path])) : `No lab in ${ctx.home}.`);
+      if (ctx.out.json) return ctx.out.print(toJson(st ? labStatusJson(st) : { up: false, home: ctx.home }));
+      ctx.out.print(st ? statusText(st) : `No lab in ${ctx.home}. Start one: cbm lab up`);
       return;
     }
+    case "demo": {
+      const keep = /^(yes|true|1)$/i.test(attr(ctx, "KEEP") ?? "no");
+      const mib = attr(ctx, "DISK_MIB");
+      return runDemo(ctx, { keep, diskMiB: mib ? Number(mib) : undefined });
+    }
     default:
-      throw usageError("CBM_USAGE", `Unknown lab action "${sub}". Use: cbm lab up|down|status.`);
+      throw usageError("CBM_USAGE", `Unknown lab action "${sub}". Use: cbm lab up|down|status|demo [KEEP=yes] [DISK_MIB=n].`);
   }
 }

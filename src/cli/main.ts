@@ -7,11 +7,12 @@ import { classDef } from "../config/classes.ts";
 import { cbmHome } from "../config/store.ts";
 import { CbmError, EXIT, usageError } from "../util/errors.ts";
 import { parseArgs } from "./args.ts";
-import { isConfigClass, onlineOffline, runConfigVerb } from "./cmd-config.ts";
+import { isConfigClass, onlineOffline, query, runConfigVerb } from "./cmd-config.ts";
 import type { Ctx } from "./context.ts";
 import { classHelp, generalHelp } from "./help.ts";
 import { stdOut } from "./output.ts";
 import { runLab } from "./cmd-lab.ts";
+import { addStorageSystem, profileDecorator, setupBackupProfile, startBackupProfile } from "./cmd-storage.ts";
 import { backupNow, queryBackupFiles, restoreBackupFiles, verifyBackupFiles } from "./cmd-backup.ts";
 
 export async function main(argv: string[], opts: { argv0?: string } = {}): Promise<number> {
@@ -52,6 +53,10 @@ async function dispatch(ctx: Ctx): Promise<void> {
     if (verb === "restore") return restoreBackupFiles(ctx);
     if (verb === "verify") return verifyBackupFiles(ctx);
   }
+  if (verb === "add" && cls === "storage_system") return addStorageSystem(ctx);
+  if (cls === "backup_profile" && verb === "setup") return setupBackupProfile(ctx);
+  if (cls === "backup_profile" && verb === "start") return startBackupProfile(ctx);
+  if (cls === "backup_profile" && verb === "query") return query(ctx, profileDecorator(ctx));
   switch (verb) {
     case "backup":
       return backupNow(ctx);
