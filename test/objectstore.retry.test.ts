@@ -14,7 +14,8 @@ import { openObjectStore } from "../src/objectstore/open.ts";
 import { backoffMs, retrying, withRetry, type RetryPolicy } from "../src/objectstore/retry.ts";
 import { S3ObjectStore } from "../src/objectstore/s3.ts";
 import { mapS3Error } from "../src/objectstore/s3errors.ts";
-import type { ObjectStore } from "../src/objectstore/types.ts";
+import { FsObjectStore } from "../src/objectstore/fs.ts";
+import type { ObjectStore, PutOptions } from "../src/objectstore/types.ts";
 import { startFaultProxy, type FaultProxy } from "./helpers/faultproxy.ts";
 import { probeRgw, startS3rver, type S3rver } from "./helpers/s3.ts";
 
@@ -103,6 +104,29 @@ describe("retrying()", () => {
     );
     assert.equal(calls, 3);
     assert.match(e.message, /get chunks\/ab: still failing after 3 attempts: InternalError \(HTTP 500\)/);
+  });
+
+  it("a create-only put whose answer was lost and whose retry meets its own object succeeds", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "cbm-lost-"));
+    try {
+      const fs = new FsObjectStore(dir);
+      let calls = 0;
+      // The first put lands but its answer is "lost"; the retry then meets CBM_OBJ_EXISTS.
+      const lossy: ObjectStore = Object.assign(Object.create(fs) as FsObjectStore, {
+        put: async (k: string, b: Uint8Array, o?: PutOptions) => {
+          await fs.put(k, b, o);
+          if (++calls === 1) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+        },
+      });
+      const store = withRetry(lossy, fast);
+      await store.put("k", new Uint8Array([1, 2, 3]), { ifNoneMatch: true });
+      // ...but someone else's object under the key is still a conflict.
+      calls = 0;
+      const e = await caught(store.put("k", new Uint8Array([9]), { ifNoneMatch: true }));
+      assert.equal(e.code, OBJ.exists);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("never retries a permanent failure", async () => {
