@@ -220,23 +220,42 @@ export class RcEngine {
     private readonly bytesPerTick: number,
   ) {}
 
+  /**
+   * One engine step. The copy work runs while holding the RC store lock, so a stop/switch command
+   * (which takes the same lock) never interleaves with a write pass: a freeze records the files'
+   * state after the last mirrored write.
+   */
   async tick(store: RcStore): Promise<void> {
     if (this.running) return;
     this.running = true;
     try {
       await this.handleDisconnects(store);
-      for (const u of unitsOf(store)) {
-        const st = unitState(u);
-        if (st !== "inconsistent_copying" && st !== "consistent_synchronized") continue;
-        const r0 = u.rels[0];
-        if (primarySystem(u.group ?? r0) !== this.env.selfId) continue;
-        if (!(await this.env.connected(r0.masterSystemId, r0.auxSystemId))) continue;
-        if (st === "inconsistent_copying") await this.initialCopy(u);
-        else for (const r of u.rels) await this.mirror(r);
-      }
+      if (!(await this.hasWork(store))) return;
+      await mutateRcStoreAsync(this.env.rcFile, async (s) => {
+        let changed = false;
+        for (const u of unitsOf(s)) {
+          if (!(await this.isMine(u))) continue;
+          if (unitState(u) === "inconsistent_copying") changed = (await this.initialCopy(u)) || changed;
+          else for (const r of u.rels) await this.mirror(r);
+        }
+        return changed;
+      });
     } finally {
       this.running = false;
     }
+  }
+
+  private async isMine(u: RcUnit): Promise<boolean> {
+    const st = unitState(u);
+    if (st !== "inconsistent_copying" && st !== "consistent_synchronized") return false;
+    const r0 = u.rels[0];
+    if (primarySystem(u.group ?? r0) !== this.env.selfId) return false;
+    return this.env.connected(r0.masterSystemId, r0.auxSystemId);
+  }
+
+  private async hasWork(store: RcStore): Promise<boolean> {
+    for (const u of unitsOf(store)) if (await this.isMine(u)) return true;
+    return false;
   }
 
   /** Stop running relationships whose link is down (also called by ls commands before showing state). */
@@ -274,12 +293,12 @@ export class RcEngine {
   }
 
   /** Background copy: up to bytesPerTick per tick, spread over the members; then synchronized. */
-  private async initialCopy(u: RcUnit): Promise<void> {
+  private async initialCopy(u: RcUnit): Promise<boolean> {
     let budget = this.bytesPerTick;
     const progress = new Map<string, number>();
     for (const r of u.rels) {
       const p = await this.paths(r);
-      if (!p) return;
+      if (!p) return false;
       const key = this.initKey(r);
       let c = this.cache.get(key);
       if (!c) {
@@ -313,24 +332,26 @@ export class RcEngine {
       }
     }
     const allDone = [...progress.values()].every((p) => p >= 100);
-    const keys = new Set(u.rels.map(relKey));
-    await mutateRcStoreAsync(this.env.rcFile, async (s) => {
-      const cur = unitsOf(s).find((x) => x.rels.some((r) => keys.has(relKey(r))));
-      if (!cur || unitState(cur) !== "inconsistent_copying") return false;
-      if (allDone) {
-        setAll(cur, (x) => {
-          x.state = "consistent_synchronized";
-          x.freezeTime = "";
-        });
-        for (const r of cur.rels) {
-          r.progress = null;
-          r.frozen = null;
-        }
-      } else {
-        for (const r of cur.rels) r.progress = Math.min(99, progress.get(relKey(r)) ?? r.progress ?? 0);
+    if (allDone) {
+      setAll(u, (x) => {
+        x.state = "consistent_synchronized";
+        x.freezeTime = "";
+      });
+      for (const r of u.rels) {
+        r.progress = null;
+        r.frozen = null;
       }
       return true;
-    });
+    }
+    let changed = false;
+    for (const r of u.rels) {
+      const p = Math.min(99, progress.get(relKey(r)) ?? r.progress ?? 0);
+      if (p !== r.progress) {
+        r.progress = p;
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   /** Steady state: copy the blocks of the primary that changed since the last scan. */
