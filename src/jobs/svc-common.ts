@@ -1,6 +1,7 @@
 /** Shared by the SVC jobs (setup, snapshot, replication): the profile's disks as the driver sees them. */
 import { type Config, effective, objectsOf, splitList } from "../config/model.ts";
 import type { SvcClient } from "../storage/svc/client.ts";
+import { checkSvcName } from "../storage/svc/names.ts";
 import type { HostDisk, StorageView } from "../storage/svc/discover.ts";
 import { validationError } from "../util/errors.ts";
 import { diskOf, type ProfilePlan } from "./plan.ts";
@@ -39,7 +40,9 @@ export function requireCg(plan: ProfilePlan): string {
       `backup_profile "${plan.rg}" needs REPLICATED_RESOURCES (the storage's consistency group name, e.g. sample_consistency_group).`,
     );
   }
-  return cg;
+  // Checked here, before any connection: a name the storage would not accept (or one carrying shell
+  // characters) is refused with nothing sent.
+  return checkSvcName(cg, `REPLICATED_RESOURCES of backup_profile ${plan.rg}`);
 }
 
 /** The physical_volume whose UUID is `uid` (the host's view of a storage volume). */
