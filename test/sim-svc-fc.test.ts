@@ -20,7 +20,7 @@ async function paperVolumes(s: SshSession): Promise<Record<string, string>> {
 
 test("FlashCopy walkthrough of REDP-5651 and the group state table", async (t) => {
   const dir = tempDir(t);
-  const sim = await startSim(t, { stateDir: dir, timing: { prepareMs: 150, stopMs: 150, fcCopyMs: 300 } });
+  const sim = await startSim(t, { stateDir: dir, timing: { prepareMs: 500, stopMs: 500, fcCopyMs: 1500 } });
   const s = await SshSession.open(t, sim.port);
   const uids = await paperVolumes(s);
 
