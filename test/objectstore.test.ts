@@ -76,6 +76,11 @@ function contract(name: string, open: () => Promise<Backend>, skip?: string): vo
       await b?.cleanup();
     });
 
+    it("ensureContainer is idempotent", async () => {
+      await s.ensureContainer?.();
+      await s.ensureContainer?.();
+    });
+
     it("put, get, head and overwrite round-trip exact bytes", async () => {
       const body = randomBytes(3000);
       await s.put("rt/a.bin", body);

@@ -38,6 +38,15 @@ export class FsObjectStore implements ObjectStore {
     this.location = this.root;
   }
 
+  /** ObjectStore.ensureContainer: the root directory exists afterwards. */
+  async ensureContainer(): Promise<void> {
+    try {
+      await fsp.mkdir(this.root, { recursive: true });
+    } catch (e) {
+      throw this.ioError("create", "(root)", e);
+    }
+  }
+
   private file(key: string): string {
     validateKey(key);
     return path.join(this.root, ...key.split("/"));

@@ -111,6 +111,11 @@ class RetryingStore implements ObjectStore {
     return this.inner.location;
   }
 
+  async ensureContainer(): Promise<void> {
+    const ensure = this.inner.ensureContainer?.bind(this.inner);
+    if (ensure) await retrying(this.policy, `create ${this.inner.location}`, () => ensure());
+  }
+
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void> {
     return retrying(
       this.policy,

@@ -380,6 +380,14 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
+   * ObjectStore.ensureContainer: the bucket exists afterwards (created without object lock if it
+   * was missing).
+   */
+  ensureContainer(): Promise<void> {
+    return this.ensureBucket();
+  }
+
+  /**
    * Creates the bucket if it does not exist (for the lab and tests). objectLock enables S3 Object
    * Lock on a new bucket (it cannot be turned on later on most servers).
    */

@@ -41,4 +41,6 @@ export interface ObjectStore {
   list(prefix: string, fn: (info: ObjectInfo) => void | Promise<void>): Promise<void>;
   /** Removes the object; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /** Creates the bucket (or directory) if it does not exist yet; used before a repository's first write. */
+  ensureContainer?(): Promise<void>;
 }
