@@ -96,6 +96,8 @@ export interface DecodeOptions {
   recomputeId?: boolean;
   /** For messages, e.g. "disk hdisk18 at byte offset 4194304". */
   context?: string;
+  /** Decode into this buffer (exactly the chunk's length) instead of a new one. */
+  into?: Buffer;
 }
 
 /**
@@ -105,7 +107,7 @@ export interface DecodeOptions {
 export function decodeChunk(object: Uint8Array, id: string, keys: ChunkKeys, opts: DecodeOptions = {}): Buffer {
   const what = `chunk ${id}${opts.context ? ` (${opts.context})` : ""}`;
   const idBytes = Buffer.from(id, "hex");
-  const { plain, sha256 } = unseal(object, { kind: "chunk", key: keys.chunkKey, name: idBytes, what });
+  const { plain, sha256 } = unseal(object, { kind: "chunk", key: keys.chunkKey, name: idBytes, what }, opts.into);
   if (sha256) {
     if (!sha256.equals(idBytes)) throw new CbmError(REPO.corrupt, `${what}: content does not match its id`, "integrity");
   } else if (opts.recomputeId && keys.idKey) {

@@ -7,8 +7,8 @@
  * Pure functions, no I/O: they run in the worker threads as well as on the main thread.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
-import { compress as zstdCompress, decompress as zstdDecompress } from "zstd-napi";
-import { CbmError } from "../util/errors.ts";
+import { createRequire } from "node:module";
+import { CbmError, errorMessage } from "../util/errors.ts";
 import { REPO } from "./codes.ts";
 
 export const SEALED_VERSION = 1;
@@ -21,6 +21,26 @@ export const ZSTD_LEVEL = 3;
 export const MIN_SAVING = 0.03;
 
 export const MAGIC = { chunk: "CBMC", manifest: "CBMM" } as const;
+
+/*
+ * zstd through its low-level binding, into reused scratch buffers: the high-level compress() and
+ * decompress() allocate a fresh result per call, and at 4 MiB a call that garbage (freed only when
+ * V8 gets round to it, in every worker) was what pushed the pipeline's RSS past its budget.
+ * Contexts and scratch are per thread (each worker has its own module instance).
+ */
+type ZstdBinding = typeof import("zstd-napi/binding.js");
+const zstd = createRequire(import.meta.url)("zstd-napi/binding.js") as ZstdBinding;
+let cctx: InstanceType<ZstdBinding["CCtx"]> | undefined;
+let dctx: InstanceType<ZstdBinding["DCtx"]> | undefined;
+let compressScratch = Buffer.alloc(0);
+let verifyScratch = Buffer.alloc(0);
+
+/** Decompresses a single zstd frame into exactly dst; throws unless it fills dst exactly. */
+function zstdDecompressInto(dst: Uint8Array, src: Uint8Array): void {
+  dctx ??= new zstd.DCtx();
+  const n = dctx.decompress(dst, src);
+  if (n !== dst.length) throw new Error(`decompressed to ${n} bytes, expected ${dst.length}`);
+}
 export type SealKind = keyof typeof MAGIC;
 
 const COMPRESSION_NONE = 0;
@@ -48,15 +68,28 @@ function corrupt(what: string, msg: string): CbmError {
   return new CbmError(REPO.corrupt, `${what}: ${msg}`, "integrity");
 }
 
-/** zstd level 3, kept only when it saves ≥ 3 % and decompresses back to exactly `plain`. */
+/**
+ * zstd level 3, kept only when it saves ≥ 3 % and decompresses back to exactly `plain`. Returns a
+ * view of per-thread scratch memory, valid until the next call: copy it before compressing again.
+ */
 export function maybeCompress(plain: Uint8Array): Buffer | null {
   if (plain.length === 0) return null;
-  const c = zstdCompress(plain, { compressionLevel: ZSTD_LEVEL });
-  if (c.length > plain.length * (1 - MIN_SAVING)) return null;
+  cctx ??= new zstd.CCtx();
+  const bound = zstd.compressBound(plain.length);
+  if (compressScratch.length < bound) compressScratch = Buffer.allocUnsafe(bound);
+  const n = cctx.compress(compressScratch, plain, ZSTD_LEVEL);
+  if (n > plain.length * (1 - MIN_SAVING)) return null;
+  const c = compressScratch.subarray(0, n);
   // Decompress-and-compare: the id describes the plaintext, so what we upload must give it back.
-  const back = zstdDecompress(c);
-  if (!Buffer.from(back.buffer, back.byteOffset, back.length).equals(plain)) {
-    throw new CbmError(REPO.corrupt, "zstd round trip mismatch: refusing to store a chunk that would not decode", "integrity");
+  if (verifyScratch.length < plain.length) verifyScratch = Buffer.allocUnsafe(plain.length);
+  const back = verifyScratch.subarray(0, plain.length);
+  try {
+    zstdDecompressInto(back, c);
+  } catch (e) {
+    throw new CbmError(REPO.corrupt, `zstd round trip failed (${errorMessage(e)}): refusing to store data that would not decode`, "integrity");
+  }
+  if (!back.equals(plain)) {
+    throw new CbmError(REPO.corrupt, "zstd round trip mismatch: refusing to store data that would not decode", "integrity");
   }
   return c;
 }
@@ -68,7 +101,8 @@ function aad(header: Buffer, name: Uint8Array): Buffer {
 export function seal(plain: Uint8Array, o: SealOptions): SealResult {
   const compressedForm = o.compress ? maybeCompress(plain) : null;
   const payload: Uint8Array = compressedForm ?? plain;
-  const out = Buffer.allocUnsafe(HEADER_LEN + payload.length + TAG_LEN);
+  // Its own ArrayBuffer, exactly sized: a worker can transfer it to the main thread without a copy.
+  const out = Buffer.from(new ArrayBuffer(HEADER_LEN + payload.length + TAG_LEN));
   out.write(MAGIC[o.kind], 0, "latin1");
   out[4] = SEALED_VERSION;
   out[5] = compressedForm ? COMPRESSION_ZSTD : COMPRESSION_NONE;
@@ -109,7 +143,8 @@ export interface UnsealResult {
   sha256?: Buffer;
 }
 
-export function unseal(obj: Uint8Array, o: UnsealOptions): UnsealResult {
+/** `into`, when given, receives the plaintext (it must be exactly plaintext-length bytes). */
+export function unseal(obj: Uint8Array, o: UnsealOptions, into?: Buffer): UnsealResult {
   const b = Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength);
   if (b.length < HEADER_LEN + TAG_LEN) {
     throw corrupt(o.what, `object is ${b.length} bytes, shorter than the ${HEADER_LEN + TAG_LEN}-byte minimum`);
@@ -155,18 +190,20 @@ export function unseal(obj: Uint8Array, o: UnsealOptions): UnsealResult {
     payload = body;
   }
 
+  if (into && into.length !== plainLen) {
+    throw corrupt(o.what, `header says ${plainLen} plaintext bytes, its position needs ${into.length}`);
+  }
   let plain: Buffer;
   if (compression === COMPRESSION_ZSTD) {
+    plain = into ?? Buffer.allocUnsafe(plainLen);
     try {
-      plain = zstdDecompress(payload);
+      zstdDecompressInto(plain, payload);
     } catch (e) {
-      throw new CbmError(REPO.corrupt, `${o.what}: zstd payload does not decompress`, "integrity", { cause: e });
+      throw new CbmError(REPO.corrupt, `${o.what}: zstd payload does not decompress to the ${plainLen} bytes its header says (${errorMessage(e)})`, "integrity", { cause: e });
     }
   } else {
-    plain = payload;
-  }
-  if (plain.length !== plainLen) {
-    throw corrupt(o.what, `plaintext is ${plain.length} bytes, header says ${plainLen}`);
+    if (payload.length !== plainLen) throw corrupt(o.what, `plaintext is ${payload.length} bytes, header says ${plainLen}`);
+    plain = into ? (into.set(payload), into) : payload;
   }
   if (!o.key) {
     const sum = createHash("sha256").update(plain).digest();

@@ -3,6 +3,8 @@
  * whole-image SHA-256). Started by pool.ts; one message in, one reply out, in arrival order.
  */
 import { createHash, type Hash } from "node:crypto";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { chunkId, decodeChunk, encodeChunk, isZero, type ChunkKeys } from "./chunk.ts";
@@ -14,6 +16,24 @@ const keys: ChunkKeys = {
   chunkKey: init.chunkKey ? Buffer.from(init.chunkKey) : null,
 };
 const streams = new Map<number, Hash>();
+
+/*
+ * Memory bound. Each encode/decode leaves a few MiB of dead ArrayBuffers (cipher output, the
+ * received object) that V8 frees only when its external-memory heuristic fires — in practice
+ * 40+ MiB per worker, which broke the pipeline's RSS budget. A young-generation GC after every
+ * GARBAGE_LIMIT bytes frees them (the buffers die young) for ~1-2 ms each.
+ */
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as (o: { type: "minor" }) => void;
+const GARBAGE_LIMIT = 16 * 1024 * 1024;
+let garbage = 0;
+function produced(bytes: number): void {
+  garbage += bytes;
+  if (garbage >= GARBAGE_LIMIT) {
+    garbage = 0;
+    gc({ type: "minor" });
+  }
+}
 const ZERO_BLOCK = Buffer.alloc(1024 * 1024);
 
 function view(s: SlotRef): Buffer {
@@ -38,19 +58,16 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
       return { result: { op: "hash", zero: false, id: chunkId(data, keys.idKey) }, transfer: [] };
     }
     case "encode": {
+      // seal() gives the object its own exactly-sized ArrayBuffer: transfer it, no copy.
       const { object, compressed } = encodeChunk(view(r), r.id, keys, r.compress);
-      // Copy into an exactly-sized ArrayBuffer we own, so it can be transferred without copying again.
-      const ab = new ArrayBuffer(object.length);
-      new Uint8Array(ab).set(object);
+      const ab = object.buffer as ArrayBuffer;
+      if (keys.chunkKey) produced(object.length); // the cipher's output, copied into object
       return { result: { op: "encode", object: ab, compressed }, transfer: [ab] };
     }
     case "decode": {
-      const plain = decodeChunk(new Uint8Array(r.object), r.id, keys, { recomputeId: r.recomputeId, context: r.context });
-      if (plain.length !== r.length) {
-        throw new CbmError("CBM_REPO_CORRUPT", `chunk ${r.id} (${r.context}): ${plain.length} bytes, but its position needs ${r.length}`, "integrity");
-      }
-      view(r).set(plain);
-      return { result: { op: "decode", length: plain.length }, transfer: [] };
+      decodeChunk(new Uint8Array(r.object), r.id, keys, { recomputeId: r.recomputeId, context: r.context, into: view(r) });
+      produced(r.object.byteLength * (keys.chunkKey ? 2 : 1)); // the received object (+ its plaintext)
+      return { result: { op: "decode", length: r.length }, transfer: [] };
     }
     case "streamUpdate":
       stream(r.stream).update(view(r));
