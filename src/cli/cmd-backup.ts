@@ -152,12 +152,12 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
         else if (all.length === 1) disk = all[0].name;
         else throw usageError("CBM_USAGE", `Backup ${m.id} holds ${all.map((d) => d.name).join(", ")}: give DISK=, or TARGETS= for all.`);
       }
-      summary = await repo.restoreDisk(m.id, disk, targets, { onProgress });
+      summary = await repo.restoreDisk(m.id, disk, targets, { onProgress, growFiles: false });
     } else {
       const m = await repo.findBackup(ref, scope);
       const vg = attr(ctx, "VG") ?? (m.vgs.length === 1 ? m.vgs[0].name : undefined);
       if (!vg) throw usageError("CBM_USAGE", `Backup ${m.id} holds several volume groups; give VG=.`);
-      summary = await repo.restoreVg(m.id, vg, targets, { onProgress });
+      summary = await repo.restoreVg(m.id, vg, targets, { onProgress, growFiles: false });
     }
     bar.done();
     if (ctx.out.json) return ctx.out.print(toJson(summary));

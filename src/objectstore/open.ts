@@ -19,6 +19,8 @@ export type ObjectStoreSpec =
       region?: string;
       /** Named profile (~/.aws/credentials); takes precedence over the default chain. */
       profile?: string;
+      /** Shared credentials file holding the profile (default ~/.aws/credentials). */
+      credentialsFile?: string;
       forcePathStyle?: boolean;
       prefix?: string;
       /** Name of the environment variable holding the access key id (not the key itself). */
@@ -79,6 +81,7 @@ export function openObjectStore(spec: ObjectStoreSpec, opts: OpenOptions = {}): 
     endpoint: spec.endpoint,
     forcePathStyle: spec.forcePathStyle,
     profile: credentials ? undefined : spec.profile,
+    credentialsFile: credentials ? undefined : spec.credentialsFile,
     credentials,
     retry,
   });

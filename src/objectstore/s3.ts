@@ -57,6 +57,8 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   /** Named profile of ~/.aws/credentials and ~/.aws/config (fromIni). */
   profile?: string;
+  /** Shared credentials file holding `profile` (default ~/.aws/credentials). */
+  credentialsFile?: string;
   /** Explicit credentials; otherwise the profile, otherwise the SDK's default provider chain. */
   credentials?: S3ClientConfig["credentials"];
   /** The SDK's own attempts per request. Default 1: retries belong to retry.ts. */
@@ -134,7 +136,7 @@ export class S3ObjectStore implements ObjectStore {
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
       profile: opts.profile,
-      credentials: opts.credentials ?? (opts.profile ? fromIni({ profile: opts.profile }) : undefined),
+      credentials: opts.credentials ?? (opts.profile ? fromIni({ profile: opts.profile, filepath: opts.credentialsFile }) : undefined),
       maxAttempts: opts.maxAttempts ?? 1,
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",

@@ -78,8 +78,25 @@ export async function copyDisk(src: string, dst: string, size: number): Promise<
   }
 }
 
+/** Opens each disk for reading once, so that a missing or unreadable device fails before any copy or upload. */
+export async function checkReadable(disks: DiskRef[]): Promise<void> {
+  for (const d of disks) {
+    const st = await stat(d.device).catch((e: NodeJS.ErrnoException) => {
+      throw new CbmError("CBM_DISK_UNREADABLE", `physical_volume ${d.name}: DEVICE ${d.device} cannot be read (${e.code ?? e.message}).`);
+    });
+    if (!st.isFile() && !st.isBlockDevice()) {
+      throw new CbmError("CBM_DISK_UNREADABLE", `physical_volume ${d.name}: DEVICE ${d.device} is neither a block device nor an image file.`);
+    }
+    const fh = await open(d.device, "r").catch((e: NodeJS.ErrnoException) => {
+      throw new CbmError("CBM_DISK_UNREADABLE", `physical_volume ${d.name}: DEVICE ${d.device} cannot be opened (${e.code ?? e.message}).`);
+    });
+    await fh.close();
+  }
+}
+
 export async function localSnapshot(sources: DiskRef[], opts: LocalSnapshotOptions): Promise<PointInTime> {
   const timeout = opts.commandTimeoutSec ?? 300;
+  await checkReadable(sources);
   if (opts.targets && opts.targets.length > 0) {
     if (opts.targets.length !== sources.length) {
       throw validationError(

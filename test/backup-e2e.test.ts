@@ -1,0 +1,302 @@
+/**
+ * The cloud method end to end, as an administrator runs it: a resource group with a volume group of
+ * two 256 MiB disks (mixed content) on local storage, a cloud profile, `clmgr backup`, `clmgr query
+ * backup_files`, `clmgr restore`, `clmgr verify` — against the fs backend, s3rver and Ceph RGW.
+ */
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdir, readdir, readFile, stat, writeFile, chmod, truncate } from "node:fs/promises";
+import { join } from "node:path";
+import { S3Client, ListObjectsV2Command, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { ROOT, runCli, tempHome, words, type CliResult } from "./helpers/cli.ts";
+import { makeDisk, mutateDisk, sha256File, MiB } from "./helpers/disks.ts";
+import { probeRgw, startS3rver, type S3rver } from "./helpers/s3.ts";
+import { startFaultProxy } from "./helpers/faultproxy.ts";
+
+const DISK_MIB = 256;
+
+interface Backend {
+  name: string;
+  /** Profile attributes that point at the repository. */
+  attrs: string[];
+  env: NodeJS.ProcessEnv;
+  /** Lists stored object keys (to prove nothing was written) and corrupts one chunk. */
+  keys(): Promise<string[]>;
+  flipByte(key: string): Promise<void>;
+}
+
+async function s3Backend(name: string, endpoint: string, bucket: string, ak: string, sk: string): Promise<Backend> {
+  const client = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: ak, secretAccessKey: sk }, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+  return {
+    name,
+    attrs: [`CLOUD_SERVICE=s3`, `ENDPOINT=${endpoint}`, `BUCKET_NAME=${bucket}`, `ACCESS_KEY_ENV=T_AK`, `SECRET_KEY_ENV=T_SK`],
+    env: { T_AK: ak, T_SK: sk },
+    async keys() {
+      const out: string[] = [];
+      let token: string | undefined;
+      do {
+        const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token })).catch(() => undefined);
+        for (const o of r?.Contents ?? []) out.push(o.Key!);
+        token = r?.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+      return out.sort();
+    },
+    async flipByte(key) {
+      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const body = Buffer.from(await r.Body!.transformToByteArray());
+      body[body.length >> 1] ^= 0x40;
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    },
+  };
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else out.push(p);
+  }
+  return out;
+}
+
+function fsBackend(dir: string): Backend {
+  return {
+    name: "fs",
+    attrs: [`CLOUD_SERVICE=fs`, `ENDPOINT=${dir}`, `BUCKET_NAME=repo`],
+    env: {},
+    keys: async () => (await walk(join(dir, "repo"))).map((p) => p.slice(join(dir, "repo").length + 1)).sort(),
+    async flipByte(key) {
+      const p = join(dir, "repo", key);
+      const b = await readFile(p);
+      b[b.length >> 1] ^= 0x40;
+      await writeFile(p, b);
+    },
+  };
+}
+
+/** A cluster with RG1/VG1 on two image-file disks and spare targets, configured through clmgr. */
+async function setupSite(home: string, backend: Backend, extra: string[] = []): Promise<{ disks: string[]; spares: string[] }> {
+  const d = join(home, "disks");
+  await mkdir(d, { recursive: true });
+  const disks = [join(d, "sda.img"), join(d, "sdb.img")];
+  const spares = [join(d, "sdc.img"), join(d, "sdd.img")];
+  await makeDisk(disks[0], DISK_MIB, 1);
+  await makeDisk(disks[1], DISK_MIB, 2);
+  for (const s of spares) await writeFile(s, ""), await truncate(s, DISK_MIB * MiB);
+  const lines = [
+    "clmgr add node Node1",
+    "clmgr add cluster c1 NODES=Node1",
+    ...["hdisk18", "hdisk19", "hdisk21", "hdisk22"].map((h, i) => `clmgr add physical_volume ${h} DEVICE=${[...disks, ...spares][i]} SIZE=${DISK_MIB * MiB}`),
+    "clmgr add volume_group VG1 PHYSICAL_VOLUMES=hdisk18,hdisk19",
+    "clmgr add resource_group RG1 NODES=Node1 VOLUME_GROUP=VG1",
+    "clmgr add storage_system local1 TYPE=local",
+    `clmgr add backup_profile RG1 BACKUP_METHOD=cloud VOLUME_GROUP=VG1 STORAGE_NAME=local1 COMPRESSION=enable TARGET_DISKS=hdisk21,hdisk22 ${[...backend.attrs, ...extra].join(" ")}`,
+  ];
+  for (const l of lines) {
+    const r = await runCli(home, words(l), { env: backend.env });
+    assert.equal(r.code, 0, `${l}\n${r.stderr}`);
+  }
+  return { disks, spares };
+}
+
+async function cli(home: string, backend: Backend, line: string, expectCode = 0): Promise<CliResult> {
+  const r = await runCli(home, words(line), { env: backend.env });
+  assert.equal(r.code, expectCode, `${line}\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+interface FileRow { name: string; id: string; type: string; disk: string; size: number; stored: number }
+async function backupFiles(home: string, backend: Backend): Promise<FileRow[]> {
+  return JSON.parse((await cli(home, backend, "clmgr query backup_files RG_NAME=RG1 -o json")).stdout) as FileRow[];
+}
+
+async function restoreEquals(home: string, backend: Backend, ref: string, disk: string, expectSha: string): Promise<void> {
+  const out = join(home, `restore-${disk}-${Date.now()}.img`);
+  await cli(home, backend, `clmgr restore backup_files ${ref} RG_NAME=RG1 DISK=${disk} TARGET=${out}`);
+  assert.equal(await sha256File(out), expectSha, `${disk} of ${ref} restores bit-exact`);
+  await import("node:fs/promises").then((f) => f.rm(out));
+}
+
+/** The scenario every backend must pass: full, restore, 1% change, incremental ≤ 3%, both restore. */
+async function fullAndIncremental(home: string, backend: Backend): Promise<void> {
+  const { disks } = await setupSite(home, backend);
+  const sha0 = await Promise.all(disks.map(sha256File));
+  const full = JSON.parse((await cli(home, backend, "clmgr backup backup_profile RG1 -o json")).stdout) as { id: string; bytesRead: number };
+  assert.equal(full.bytesRead, 2 * DISK_MIB * MiB);
+  let files = await backupFiles(home, backend);
+  assert.equal(files.length, 2);
+  assert.match(files[0].name, /^c1_RG1_VG1_hdisk1[89]\.\d{4}-\d{2}-\d{2}_\d{2}:\d{2}:\d{2}\.\d{6}\.img$/);
+  await restoreEquals(home, backend, files.find((f) => f.disk === "hdisk18")!.name, "hdisk18", sha0[0]);
+  await restoreEquals(home, backend, full.id, "hdisk19", sha0[1]);
+
+  await mutateDisk(disks[0], 1, 7);
+  await mutateDisk(disks[1], 1, 8);
+  const sha1 = await Promise.all(disks.map(sha256File));
+  const inc = JSON.parse((await cli(home, backend, "clmgr backup backup_profile RG1 TYPE=incremental -o json")).stdout) as { id: string; bytesStored: number };
+  const image = 2 * DISK_MIB * MiB;
+  assert.ok(inc.bytesStored <= 0.03 * image, `incremental stored ${inc.bytesStored} bytes, ≤ 3% of ${image}`);
+  assert.ok(inc.bytesStored > 0, "the changed blocks were stored");
+  files = await backupFiles(home, backend);
+  assert.equal(files.length, 4);
+  assert.deepEqual(files.map((f) => f.type).sort(), ["full", "full", "incremental", "incremental"]);
+  await restoreEquals(home, backend, "latest", "hdisk18", sha1[0]);
+  await restoreEquals(home, backend, inc.id, "hdisk19", sha1[1]);
+  await restoreEquals(home, backend, full.id, "hdisk18", sha0[0]);
+  await restoreEquals(home, backend, full.id, "hdisk19", sha0[1]);
+}
+
+describe("cloud backup end to end", () => {
+  let s3: S3rver;
+  before(async () => {
+    s3 = await startS3rver();
+  });
+  after(() => s3?.stop());
+
+  test("fs backend: full, restore, incremental after 1% change, both restore bit-exact", async () => {
+    const { home, cleanup } = await tempHome();
+    try {
+      await fullAndIncremental(home, fsBackend(join(home, "store")));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test("s3rver: full, restore, incremental after 1% change, both restore bit-exact", async () => {
+    const { home, cleanup } = await tempHome();
+    try {
+      await fullAndIncremental(home, await s3Backend("s3rver", s3.endpoint, "bkt-e2e", s3.accessKeyId, s3.secretAccessKey));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test("Ceph RGW: full, restore, incremental after 1% change, both restore bit-exact", async (t) => {
+    const rgw = await probeRgw();
+    if ("reason" in rgw) return t.skip(`Ceph RGW not running: ${rgw.reason}`);
+    const { home, cleanup } = await tempHome();
+    try {
+      const bucket = `cbm-e2e-${Date.now()}`;
+      await fullAndIncremental(home, await s3Backend("rgw", rgw.env.endpoint, bucket, rgw.env.accessKeyId, rgw.env.secretAccessKey));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test("a wrong key is refused clearly and nothing is written; a flipped byte is found by restore and verify", async () => {
+    const { home, cleanup } = await tempHome();
+    try {
+      const backend = await s3Backend("s3rver", s3.endpoint, "bkt-bad", s3.accessKeyId, s3.secretAccessKey);
+      await setupSite(home, backend);
+      await cli(home, backend, "clmgr backup backup_profile RG1");
+      const keysBefore = await backend.keys();
+
+      const other = join(home, "other.key");
+      await writeFile(other, `${"ab".repeat(32)}\n`, { mode: 0o600 });
+      await cli(home, backend, `clmgr modify backup_profile RG1 REPO_KEY=file:${other}`);
+      const wrong = await cli(home, backend, "clmgr backup backup_profile RG1", 3);
+      assert.match(wrong.stderr, /wrong key file .*other\.key/);
+      const wrongList = await cli(home, backend, "clmgr query backup_files RG_NAME=RG1", 3);
+      assert.match(wrongList.stderr, /wrong key file/);
+      assert.deepEqual(await backend.keys(), keysBefore, "nothing written with a wrong key");
+      await cli(home, backend, "clmgr modify backup_profile RG1 REPO_KEY=auto");
+
+      const chunk = keysBefore.find((k) => k.startsWith("chunks/"))!;
+      await backend.flipByte(chunk);
+      const v = await cli(home, backend, "clmgr verify backup_files all RG_NAME=RG1", 6);
+      assert.match(v.stdout, /corrupt chunk/);
+      assert.match(v.stdout, /hdisk1[89].*at offset \d+/);
+      const files = await backupFiles(home, backend);
+      const results = await Promise.all(
+        files.map((f) => runCli(home, words(`clmgr restore backup_files ${f.name} TARGET=${join(home, `r-${f.disk}.img`)}`), { env: backend.env })),
+      );
+      const failed = results.filter((r) => r.code !== 0);
+      assert.equal(failed.length, 1, "exactly the disk holding the chunk fails");
+      assert.equal(failed[0].code, 6);
+      assert.match(failed[0].stderr, /hdisk1[89]/);
+      assert.match(failed[0].stderr, /offset \d+/);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test("a fault-injecting proxy (≥10% 500/503/resets) does not stop a backup; it restores bit-exact", async () => {
+    const { home, cleanup } = await tempHome();
+    const proxy = await startFaultProxy({ target: s3.endpoint, probability: 0.15, seed: 42, faults: ["500", "503", "reset"] });
+    try {
+      const backend = await s3Backend("s3rver-faulty", proxy.endpoint, "bkt-faults", s3.accessKeyId, s3.secretAccessKey);
+      const { disks } = await setupSite(home, backend);
+      await cli(home, backend, "clmgr backup backup_profile RG1");
+      assert.ok(proxy.injected() >= 5 && proxy.injected() >= 0.1 * proxy.counts.requests * 0.5, `faults injected: ${JSON.stringify(proxy.counts)}`);
+      await restoreEquals(home, backend, "latest", "hdisk18", await sha256File(disks[0]));
+      await restoreEquals(home, backend, "latest", "hdisk19", await sha256File(disks[1]));
+    } finally {
+      await proxy.stop();
+      await cleanup();
+    }
+  });
+
+  test("a backup killed with SIGKILL part way: earlier backups restore, the next backup succeeds", async () => {
+    const { home, cleanup } = await tempHome();
+    try {
+      const backend = await s3Backend("s3rver", s3.endpoint, "bkt-kill", s3.accessKeyId, s3.secretAccessKey);
+      const { disks } = await setupSite(home, backend);
+      await cli(home, backend, "clmgr backup backup_profile RG1");
+      const sha0 = await Promise.all(disks.map(sha256File));
+      await mutateDisk(disks[0], 20, 3);
+      const before = (await backend.keys()).length;
+      const child = spawn(join(ROOT, "bin/clmgr"), ["backup", "backup_profile", "RG1"], { env: { ...process.env, ...backend.env, CBM_HOME: home }, stdio: "ignore" });
+      // Kill once it has stored something new (bounded wait), i.e. truly part way.
+      for (let i = 0; i < 200 && (await backend.keys()).length <= before + 2; i++) await new Promise((r) => setTimeout(r, 25));
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      assert.equal((await backupFiles(home, backend)).length, 2, "the killed backup left no backup file");
+      await restoreEquals(home, backend, "latest", "hdisk18", sha0[0]);
+      await restoreEquals(home, backend, "latest", "hdisk19", sha0[1]);
+      await cli(home, backend, "clmgr backup backup_profile RG1");
+      await restoreEquals(home, backend, "latest", "hdisk18", await sha256File(disks[0]));
+      assert.equal((await backupFiles(home, backend)).length, 4);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test("bad input gets a clear error, a non-zero exit, and changes nothing", async () => {
+    const { home, cleanup } = await tempHome();
+    try {
+      const backend = fsBackend(join(home, "store"));
+      const { disks } = await setupSite(home, backend);
+      await cli(home, backend, "clmgr backup backup_profile RG1");
+      const stored = await backend.keys();
+      const small = join(home, "small.img");
+      await writeFile(small, Buffer.alloc(MiB, 7));
+      const smallBefore = await readFile(small);
+
+      const unknown = await cli(home, backend, `clmgr restore backup_files c1_RG1_VG1_hdisk18.2001-01-01_00:00:00.000000.img TARGET=${join(home, "x.img")}`, 5);
+      assert.match(unknown.stderr, /hdisk18\.2001-01-01_00:00:00\.000000\.img/);
+      await assert.rejects(stat(join(home, "x.img")), "no target file created");
+
+      const tooSmall = await cli(home, backend, `clmgr restore backup_files latest DISK=hdisk18 TARGET=${small}`, 3);
+      assert.match(tooSmall.stderr, /smaller|too small/i);
+      assert.deepEqual(await readFile(small), smallBefore, "too-small target untouched");
+
+      await cli(home, backend, `clmgr modify physical_volume hdisk18 DEVICE=${join(home, "missing.img")}`);
+      const missing = await cli(home, backend, "clmgr backup backup_profile RG1", 4);
+      assert.match(missing.stderr, /missing\.img/);
+
+      await mkdir(join(home, "adir"));
+      await chmod(join(home, "adir"), 0o700);
+      await cli(home, backend, `clmgr modify physical_volume hdisk18 DEVICE=${join(home, "adir")}`);
+      await cli(home, backend, "clmgr modify backup_profile RG1 TARGET_DISKS=");
+      const unreadable = await cli(home, backend, "clmgr backup backup_profile RG1", 4);
+      assert.match(unreadable.stderr, /adir/);
+
+      assert.deepEqual(await backend.keys(), stored, "failed commands stored nothing");
+      assert.equal((await backupFiles(home, backend)).length, 2);
+      void disks;
+    } finally {
+      await cleanup();
+    }
+  });
+});
