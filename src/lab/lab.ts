@@ -124,7 +124,7 @@ export async function labUp(home: string, opts: { diskMiB?: number } = {}): Prom
   try {
     return await bringUp(home, dir, diskMiB, procs, partial);
   } catch (e) {
-    for (const p of procs) await stopProc(p);
+    await Promise.all(procs.map((p) => stopProc(p)));
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
@@ -245,11 +245,11 @@ export async function labDown(home: string): Promise<LabState | undefined> {
   if (!state) {
     // A failed or interrupted `up` leaves only procs.json: stop those.
     const procs = JSON.parse(await readFile(join(labDir(home), "procs.json"), "utf8").catch(() => "[]")) as LabProc[];
-    for (const p of procs) await stopProc(p);
+    await Promise.all(procs.map((p) => stopProc(p)));
     if (procs.length > 0) await rm(labDir(home), { recursive: true, force: true });
     return undefined;
   }
-  for (const p of state.procs) await stopProc(p);
+  await Promise.all(state.procs.map((p) => stopProc(p)));
   const labStorage = new Set(Object.keys(state.endpoints));
   await updateConfig(home, (c) => {
     const drop = new Set(state.objects.map(([cls, n]) => `${cls}/${n}`));
