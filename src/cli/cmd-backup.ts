@@ -9,6 +9,7 @@ import { type Config, effectiveAttrs, findObject, objectsOf } from "../config/mo
 import { loadConfig } from "../config/store.ts";
 import { normalizeValue, requireAttr, requireObject } from "../config/validate.ts";
 import { runBackupJob } from "../jobs/backup.ts";
+import { recordJob } from "../jobs/history.ts";
 import { diskOf, keySpec, storeSpec } from "../jobs/plan.ts";
 import { openProfileRepo } from "../jobs/repo-open.ts";
 import type { BackupInfo, Repository } from "../repo/index.ts";
@@ -80,12 +81,12 @@ export async function backupNow(ctx: Ctx): Promise<void> {
   }
   const cfg = await loadConfig(ctx.home);
   const bar = progressBar(`backup ${rg}`, !ctx.out.json && process.stderr.isTTY === true);
-  const res = await runBackupJob(ctx.home, cfg, rg, {
+  const res = await recordJob(ctx.home, { profile: rg, type, trigger: "manual", cfg, env: ctx.env }, () => runBackupJob(ctx.home, cfg, rg, {
     type,
     env: ctx.env,
     onInfo: (m) => ctx.out.err(m),
     onProgress: (p) => bar.update(p.bytesRead, p.bytesTotal, `stored ${humanBytes(p.bytesStored)}`),
-  });
+  }));
   bar.done();
   if (ctx.out.json) {
     ctx.out.print(toJson(res));

@@ -14,6 +14,7 @@ import { stdOut } from "./output.ts";
 import { runLab } from "./cmd-lab.ts";
 import { addStorageSystem, profileDecorator, setupBackupProfile, startBackupProfile } from "./cmd-storage.ts";
 import { backupNow, queryBackupFiles, restoreBackupFiles, verifyBackupFiles } from "./cmd-backup.ts";
+import { combineDecorators, daemonCommand, queryBackupJobs, scheduleDecorator, startStopCluster } from "./cmd-daemon.ts";
 
 export async function main(argv: string[], opts: { argv0?: string } = {}): Promise<number> {
   const prog = basename(opts.argv0 ?? "clmgr");
@@ -56,7 +57,10 @@ async function dispatch(ctx: Ctx): Promise<void> {
   if (verb === "add" && cls === "storage_system") return addStorageSystem(ctx);
   if (cls === "backup_profile" && verb === "setup") return setupBackupProfile(ctx);
   if (cls === "backup_profile" && verb === "start") return startBackupProfile(ctx);
-  if (cls === "backup_profile" && verb === "query") return query(ctx, profileDecorator(ctx));
+  if (cls === "backup_profile" && verb === "query") return query(ctx, combineDecorators(profileDecorator(ctx), scheduleDecorator(ctx)));
+  if (verb === "daemon") return daemonCommand(ctx);
+  if (cls === "cluster" && (verb === "start" || verb === "stop")) return startStopCluster(ctx);
+  if (cls === "backup_jobs" && verb === "query") return queryBackupJobs(ctx);
   switch (verb) {
     case "backup":
       return backupNow(ctx);

@@ -1,0 +1,95 @@
+/**
+ * Cluster services commands:
+ *   cbm daemon                                  the daemon in the foreground (systemd: contrib/cbm.service)
+ *   clmgr start cluster | clmgr stop cluster    the daemon detached / stopped
+ *   clmgr query backup_jobs [RG_NAME=RG] [-o json]   the job history
+ *   clmgr query backup_profile RG               + NEXT_FULL, NEXT_INCREMENTAL, LAST_BACKUP (scheduleDecorator)
+ */
+import { effectiveAttrs, findObject } from "../config/model.ts";
+import { loadConfig } from "../config/store.ts";
+import { formatLocal, clockFromEnv } from "../daemon/clock.ts";
+import { runDaemon, runningPid, startDetached, stopDaemon } from "../daemon/daemon.ts";
+import { scheduleFor } from "../daemon/scheduler.ts";
+import { JobHistory, type JobRow } from "../jobs/history.ts";
+import { usageError } from "../util/errors.ts";
+import type { Ctx } from "./context.ts";
+import { table, toJson } from "./output.ts";
+import { humanBytes } from "./progress.ts";
+
+export async function daemonCommand(ctx: Ctx): Promise<void> {
+  await runDaemon(ctx.home, ctx.env, { stderr: true });
+}
+
+export async function startStopCluster(ctx: Ctx): Promise<void> {
+  if (ctx.args.verb === "start") {
+    const pid = await startDetached(ctx.home, ctx.env);
+    ctx.out.print(ctx.out.json ? toJson({ started: { pid } }) : `Cluster services started (pid ${pid}). Log: ${ctx.home}/logs/cbm.log`);
+    return;
+  }
+  const pid = await stopDaemon(ctx.home);
+  if (ctx.out.json) ctx.out.print(toJson({ stopped: pid === undefined ? null : { pid } }));
+  else ctx.out.print(pid === undefined ? "Cluster services are not running." : `Cluster services stopped (pid ${pid}).`);
+}
+
+const fmt = (t: number | null) => (t === null ? "" : formatLocal(t));
+
+export async function queryBackupJobs(ctx: Ctx): Promise<void> {
+  for (const [k] of ctx.args.attrs) {
+    if (k !== "RG_NAME" && k !== "LIMIT") throw usageError("CBM_USAGE", `query backup_jobs does not take ${k}. Allowed: RG_NAME, LIMIT.`);
+  }
+  const rg = ctx.args.attrs.find(([k]) => k === "RG_NAME")?.[1] ?? ctx.args.name;
+  const limit = Number(ctx.args.attrs.find(([k]) => k === "LIMIT")?.[1] ?? 0);
+  const hist = JobHistory.open(ctx.home);
+  let rows: JobRow[];
+  try {
+    rows = hist.list({ profile: rg });
+  } finally {
+    hist.close();
+  }
+  if (limit > 0) rows = rows.slice(-limit);
+  if (ctx.out.json) {
+    ctx.out.print(toJson(rows.map((r) => ({ ...r, startTime: fmt(r.start), endTime: fmt(r.end) }))));
+    return;
+  }
+  if (rows.length === 0) return;
+  ctx.out.print(
+    table(
+      ["ID", "RG", "TYPE", "TRIGGER", "START", "END", "RESULT", "READ", "STORED", "BACKUP_ID", "ERROR"],
+      rows.map((r) => [r.id, r.profile, r.type, r.trigger, fmt(r.start), fmt(r.end), r.result, humanBytes(r.bytesRead), humanBytes(r.bytesStored), r.backupId, r.error]),
+    ),
+  );
+}
+
+type Decorator = (attrs: Record<string, string>) => Promise<Record<string, string>>;
+
+/** NEXT_FULL / NEXT_INCREMENTAL / LAST_BACKUP of a cloud profile, from the job history. */
+export function scheduleDecorator(ctx: Ctx): Decorator {
+  return async (a): Promise<Record<string, string>> => {
+    if (a.BACKUP_METHOD !== "cloud") return {};
+    const cfg = await loadConfig(ctx.home);
+    const prof = findObject(cfg, "backup_profile", a.NAME);
+    if (!prof) return {};
+    const attrs = effectiveAttrs(cfg, prof);
+    const hist = JobHistory.open(ctx.home);
+    try {
+      const now = clockFromEnv(ctx.env).now();
+      const last = hist.last(a.NAME, { result: "success" });
+      const enabled = attrs.ENABLE_BACKUP === "yes";
+      const d = enabled ? scheduleFor(hist, a.NAME, attrs, now) : undefined;
+      return {
+        NEXT_FULL: d ? formatLocal(d.due === "full" ? now : d.nextFull) : "",
+        NEXT_INCREMENTAL: d?.nextIncremental !== undefined ? formatLocal(d.due === "incremental" ? now : d.nextIncremental) : "",
+        LAST_BACKUP: last ? `${formatLocal(last.start)} ${last.type} ${last.backupId}` : "",
+        CLUSTER_SERVICES: runningPid(ctx.home) !== undefined ? "running" : "stopped",
+      };
+    } finally {
+      hist.close();
+    }
+  };
+}
+
+/** Several decorators, merged in order. */
+export const combineDecorators =
+  (...ds: Decorator[]): Decorator =>
+  async (a) =>
+    Object.assign({}, ...(await Promise.all(ds.map((d) => d(a)))));

@@ -1,0 +1,168 @@
+/**
+ * Cluster services: `cbm daemon` (foreground; systemd runs it, contrib/cbm.service) and
+ * `clmgr start|stop cluster` (detached, pid file CBM_HOME/run/cbm.pid).
+ *
+ * Environment: CBM_TICK_MS (scheduler period, default 15000), CBM_MAX_JOBS (concurrent runs,
+ * default 1), CBM_RETRY_MINUTES (retry delay of a failed full, default 60), CBM_METRICS_PORT
+ * (default 9478, 0 = any, off = none), CBM_NOTIFY_TIMEOUT (seconds, default 30),
+ * CBM_REPL_POLL_SECONDS (remote-copy poll period, default 60), CBM_CLOCK_START/CBM_CLOCK_SPEED
+ * (simulated clock, tests only), TZ (schedules are in local time).
+ */
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Config } from "../config/model.ts";
+import { pidAlive } from "../jobs/history.ts";
+import { CbmError, errorMessage } from "../util/errors.ts";
+import { clockFromEnv } from "./clock.ts";
+import { fileLogger, logPath, type Logger } from "./log.ts";
+import { renderMetrics, startMetricsServer, type MetricsServer } from "./metrics.ts";
+import { Scheduler, type ReplicationOps } from "./scheduler.ts";
+
+export const runDir = (home: string) => join(home, "run");
+export const pidPath = (home: string) => join(runDir(home), "cbm.pid");
+export const metricsPortPath = (home: string) => join(runDir(home), "metrics.port");
+export const DEFAULT_METRICS_PORT = 9478;
+
+/** The pid in the pid file if that process is alive; removes a stale file. */
+export function runningPid(home: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidPath(home), "utf8").trim());
+  } catch {
+    return undefined;
+  }
+  if (pid > 0 && pid !== process.pid && pidAlive(pid)) return pid;
+  if (pid === process.pid) return pid;
+  rmSync(pidPath(home), { force: true });
+  return undefined;
+}
+
+function takePidFile(home: string): void {
+  mkdirSync(runDir(home), { recursive: true, mode: 0o700 });
+  for (let i = 0; i < 2; i++) {
+    const other = runningPid(home);
+    if (other !== undefined && other !== process.pid) throw new CbmError("CBM_ALREADY_RUNNING", `Cluster services are already running (pid ${other}).`);
+    try {
+      const fd = openSync(pidPath(home), "wx", 0o644);
+      writeFileSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+  }
+  throw new CbmError("CBM_ALREADY_RUNNING", `Cluster services are already running (pid file ${pidPath(home)}).`);
+}
+
+const num = (v: string | undefined, def: number) => (v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : def);
+
+async function replicationOps(): Promise<ReplicationOps> {
+  const m = await import("../jobs/replication.ts");
+  return {
+    start: (home: string, cfg: Config, rg: string) => m.startReplication(home, cfg, rg, { wait: false }),
+    status: (home: string, cfg: Config, rg: string) => m.replicationStatus(home, cfg, rg),
+  };
+}
+
+/** Runs the daemon until SIGTERM/SIGINT. Resolves when it has stopped cleanly. */
+export async function runDaemon(home: string, env: NodeJS.ProcessEnv = process.env, o: { stderr?: boolean } = {}): Promise<void> {
+  const clock = clockFromEnv(env);
+  const log: Logger = fileLogger(home, { clock, stderr: o.stderr });
+  takePidFile(home);
+  let metrics: MetricsServer | undefined;
+  let sched: Scheduler | undefined;
+  try {
+    sched = new Scheduler({
+      home,
+      clock,
+      log,
+      env,
+      maxConcurrent: Math.max(1, num(env.CBM_MAX_JOBS, 1)),
+      retryMs: num(env.CBM_RETRY_MINUTES, 60) * 60_000,
+      replication: await replicationOps(),
+      replicationPollMs: num(env.CBM_REPL_POLL_SECONDS, 60) * 1000,
+    });
+    for (const r of sched.history.markInterrupted(clock.now())) {
+      log("warn", "backup_interrupted", { rg: r.profile, type: r.type, job: r.id, pid: r.pid, started: new Date(r.start).toISOString() });
+    }
+    const portSpec = env.CBM_METRICS_PORT ?? String(DEFAULT_METRICS_PORT);
+    if (portSpec !== "off") {
+      const s = sched;
+      try {
+        metrics = await startMetricsServer(num(portSpec, DEFAULT_METRICS_PORT), () => renderMetrics(s.history, s.profiles(), s.replication));
+        writeFileSync(metricsPortPath(home), `${metrics.port}\n`);
+      } catch (e) {
+        log("error", "metrics_unavailable", { port: portSpec, error: errorMessage(e) });
+      }
+    }
+    log("info", "daemon_start", { home, tz: Intl.DateTimeFormat().resolvedOptions().timeZone, metricsPort: metrics?.port ?? null });
+    const tickMs = Math.max(10, num(env.CBM_TICK_MS, 15_000));
+    let stopping = false;
+    const stopped = new Promise<string>((resolve) => {
+      for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve(sig));
+    });
+    const loop = (async () => {
+      while (!stopping) {
+        await sched!.tick().catch((e: unknown) => log("error", "tick_error", { error: errorMessage(e) }));
+        await new Promise((r) => setTimeout(r, tickMs));
+      }
+    })();
+    const sig = await stopped;
+    stopping = true;
+    log("info", "daemon_stopping", { signal: sig, running: sched.running() });
+    await sched.stop();
+    await loop;
+    log("info", "daemon_stop", {});
+  } finally {
+    await metrics?.close();
+    rmSync(metricsPortPath(home), { force: true });
+    if (runningPid(home) === process.pid) rmSync(pidPath(home), { force: true });
+  }
+}
+
+const CBM_BIN = fileURLToPath(new URL("../../bin/cbm", import.meta.url));
+
+/** `clmgr start cluster`: the daemon, detached; waits until it holds its pid file. */
+export async function startDetached(home: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const other = runningPid(home);
+  if (other !== undefined) throw new CbmError("CBM_ALREADY_RUNNING", `Cluster services are already running (pid ${other}).`);
+  mkdirSync(join(home, "logs"), { recursive: true, mode: 0o700 });
+  const out = openSync(join(home, "logs", "daemon.out"), "a", 0o600);
+  const child = spawn(process.execPath, [CBM_BIN, "daemon"], { env: { ...env, CBM_HOME: home }, detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  let exited: number | null | undefined;
+  child.on("exit", (code) => (exited = code));
+  child.unref();
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (exited !== undefined) {
+      const tail = (() => {
+        try {
+          return readFileSync(join(home, "logs", "daemon.out"), "utf8").trim().split("\n").slice(-3).join(" | ");
+        } catch {
+          return "";
+        }
+      })();
+      throw new CbmError("CBM_DAEMON_FAILED", `Cluster services did not start (exit ${exited}): ${tail || `see ${logPath(home)}`}`);
+    }
+    if (runningPid(home) === child.pid) return child.pid!;
+  }
+  throw new CbmError("CBM_DAEMON_FAILED", `Cluster services did not report running within 10 s; see ${logPath(home)}.`);
+}
+
+/** `clmgr stop cluster`: SIGTERM, then waits (runs in progress are aborted and recorded failed). */
+export async function stopDaemon(home: string, timeoutMs = 60_000): Promise<number | undefined> {
+  const pid = runningPid(home);
+  if (pid === undefined) return undefined;
+  process.kill(pid, "SIGTERM");
+  for (let waited = 0; waited < timeoutMs; waited += 50) {
+    if (!pidAlive(pid)) {
+      rmSync(pidPath(home), { force: true });
+      return pid;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new CbmError("CBM_DAEMON_STOP_TIMEOUT", `Cluster services (pid ${pid}) did not stop within ${timeoutMs / 1000} s.`);
+}
