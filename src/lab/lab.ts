@@ -232,6 +232,10 @@ async function bringUp(home: string, dir: string, diskMiB: number, procs: LabPro
     return c;
   });
 
+  // The watchdog stops everything above if the lab directory vanishes without `lab down`.
+  const wd = spawnDetached("watchdog", ["--import", "tsx", join(ROOT, "src", "lab", "watchdog.ts"), dir, ...procs.map((p) => `${p.pid}:${p.marker}`)], dir);
+  procs.push({ role: "watchdog", pid: wd, marker: "watchdog.ts" });
+
   const state: LabState = {
     version: 2, createdAt: new Date().toISOString(), home, diskBytes, keyPath, storage, s3, disks, objects, defaults, endpoints, madeKey, procs,
   };

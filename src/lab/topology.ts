@@ -38,4 +38,4 @@ export const LAB_STORAGE = [
 export const LAB_USER = "admin";
 export const LAB_BUCKET = "pha-bucket";
 export const LAB_AWS_PROFILE = "cbm-lab";
-export const DEFAULT_LAB_DISK_MIB = 64;
+export const DEFAULT_LAB_DISK_MIB = 256;
