@@ -17,8 +17,8 @@ import { chunkCount, chunkObjectKey, chunkRange } from "./chunk.ts";
 import { ChunkIndex } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
 import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
-import { Lease } from "./lease.ts";
-import type { Manifest, ManifestDisk } from "./manifest.ts";
+import { abandonedLeases, Lease } from "./lease.ts";
+import { manifestKey, type Manifest, type ManifestDisk } from "./manifest.ts";
 import { backupFileName, checkNamePart, dateToMicros, formatIsoMicros, makeBackupId, nowMicros } from "./names.ts";
 import { Arena } from "./pool.ts";
 import { TaskGroup } from "./tasks.ts";
@@ -207,7 +207,10 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
   // Which chunks exist: a full lists them (and so re-stores lost ones); an incremental trusts its parent.
   const base = o.type === "incremental" ? await loadIncrementalBase(e, o) : undefined;
   const parent = base?.parent;
-  const index = parent && base ? base.index : await ChunkIndex.fromListing(e.store);
+  // After a backup that died mid-way, chunks it wrote may be partial where PUT is not atomic: a full
+  // does not trust chunks written since it started (an incremental never trusted them: they are in no manifest).
+  const abandoned = await abandonedLeases(e.store, async (bid) => (await e.store.head(manifestKey(bid))) !== undefined);
+  const index = parent && base ? base.index : await ChunkIndex.fromListing(e.store, abandoned.since);
 
   const disks: PlannedDisk[] = [];
   try {
@@ -231,6 +234,7 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
       const durationMs = Math.round(performance.now() - started);
       const manifest = buildManifest(o, id, time, parent?.id ?? null, disks, digests, e.config.chunkSize, durationMs);
       await writeManifest(e.store, manifest, e.keys.manifestKey, o.sse);
+      for (const k of abandoned.keys) await e.store.delete(k).catch(() => undefined);
       return summarize(manifest, parent ? "parent" : "listing", disks);
     } finally {
       await lease.release().catch(() => undefined);

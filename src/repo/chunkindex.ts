@@ -18,11 +18,12 @@ export class ChunkIndex {
   }
 
   /** Lists chunks/ once; keys that are not chunk objects are ignored. */
-  static async fromListing(store: ObjectStore): Promise<ChunkIndex> {
+  /** From a listing of chunks/; chunks modified at or after `distrustSince` are left out (re-stored if needed). */
+  static async fromListing(store: ObjectStore, distrustSince?: Date): Promise<ChunkIndex> {
     const idx = new ChunkIndex();
     await store.list(CHUNKS_PREFIX, (info) => {
       const id = chunkIdFromKey(info.key);
-      if (id) idx.ids.add(id);
+      if (id && !(distrustSince && info.mtime >= distrustSince)) idx.ids.add(id);
     });
     return idx;
   }

@@ -60,3 +60,41 @@ export class Lease {
     await this.store.delete(this.key);
   }
 }
+
+/**
+ * The start time of the oldest lease left by a backup that died (expired, or held by a process of
+ * this host that no longer exists) and never wrote its manifest, with the keys of those leases.
+ * Chunks written since then may be partial on a store whose PUT is not atomic (s3rver writes objects
+ * in place), so a full backup does not trust them. Unreadable leases are ignored.
+ */
+export async function abandonedLeases(store: ObjectStore, manifestExists: (id: string) => Promise<boolean>): Promise<{ since?: Date; keys: string[] }> {
+  const keys: string[] = [];
+  let since: Date | undefined;
+  const infos: string[] = [];
+  await store.list(LEASES_PREFIX, (info) => void infos.push(info.key));
+  for (const key of infos) {
+    let rec: LeaseRecord;
+    try {
+      rec = JSON.parse(Buffer.from(await store.get(key)).toString("utf8")) as LeaseRecord;
+    } catch {
+      continue;
+    }
+    const expired = Date.parse(rec.expires) < Date.now();
+    const deadHere = rec.host === hostname() && !pidAlive(rec.pid);
+    if (!(expired || deadHere) || (await manifestExists(rec.backupId))) continue;
+    keys.push(key);
+    const started = new Date(Date.parse(rec.started) - 60_000); // clock skew between writer and store
+    if (!since || started < since) since = started;
+  }
+  return { since, keys };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+

@@ -94,9 +94,11 @@ export async function checkReadable(disks: DiskRef[]): Promise<void> {
   }
 }
 
-export async function localSnapshot(sources: DiskRef[], opts: LocalSnapshotOptions): Promise<PointInTime> {
+export async function localSnapshot(declared: DiskRef[], opts: LocalSnapshotOptions): Promise<PointInTime> {
   const timeout = opts.commandTimeoutSec ?? 300;
-  await checkReadable(sources);
+  await checkReadable(declared);
+  // SIZE=0 (the default) means "the device's size".
+  const sources = await Promise.all(declared.map(async (d) => ({ ...d, size: d.size || (await deviceSize(d.device)) })));
   if (opts.targets && opts.targets.length > 0) {
     if (opts.targets.length !== sources.length) {
       throw validationError(
