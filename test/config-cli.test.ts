@@ -19,7 +19,10 @@ before(async () => {
   assert.equal(up.code, 0, up.stderr);
   assert.match(up.stdout, /hdisk18/);
 });
-after(() => cleanup());
+after(async () => {
+  await runCli(home, ["lab", "down"], { prog: "cbm" });
+  await cleanup();
+});
 
 async function ok(line: string): Promise<string> {
   const r = await runCli(home, words(line));
@@ -49,10 +52,11 @@ test("the paper's walkthrough: storage systems, cloud profile, query, modify, de
   assert.equal(p.TARGET_LOCATION, "/tmp");
   assert.equal(p.BACKUP_SCHEDULE, "17:30");
   // every attribute shown, defaults included
-  for (const [k, v] of Object.entries({ ENCRYPTION: "disable", COMPRESSION: "disable", BACKUP_FREQUENCY: "1", CLOUD_SERVICE: "aws" })) {
+  for (const [k, v] of Object.entries({ ENCRYPTION: "disable", COMPRESSION: "disable", BACKUP_FREQUENCY: "1", CLOUD_SERVICE: "s3" })) {
     assert.equal(p[k], v, k);
   }
-  for (const k of ["NOTIFYMETHOD", "INC_BACKUP_FREQ", "ENDPOINT", "REGION"]) assert.ok(k in p, `${k} shown`);
+  for (const k of ["NOTIFYMETHOD", "INC_BACKUP_FREQ", "REGION"]) assert.ok(k in p, `${k} shown`);
+  assert.match(p.ENDPOINT, /^http:\/\/127\.0\.0\.1:\d+$/, "the lab points the cloud defaults at its own S3 server");
 
   await ok("clmgr modify backup_profile RG1 BACKUP_SCHEDULE=18:00 COMPRESSION=enable");
   p = parseAttrLines(await ok("clmgr query backup_profile RG1"));
@@ -119,16 +123,22 @@ const BAD: Array<[string, number, RegExp[]]> = [
 ];
 
 test("bad input: exit code, a message naming the attribute and what is allowed, cbm.xml unchanged", async () => {
-  // A profile in place so that delete/modify cases have something to protect.
-  const before = await xml();
-  assert.match(before, /backup_profile name="RG1"/);
-  for (const [line, code, patterns] of BAD) {
-    const r = await runCli(home, words(line));
-    assert.equal(r.code, code, `${line}\n${r.stderr}`);
-    for (const re of patterns) assert.match(r.stderr, re, line);
-    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
-    assert.equal(await xml(), before, `cbm.xml unchanged after: ${line}`);
-  }
+  const check = async (cases: typeof BAD) => {
+    const before = await xml();
+    for (const [line, code, patterns] of cases) {
+      const r = await runCli(home, words(line));
+      assert.equal(r.code, code, `${line}\n${r.stderr}`);
+      for (const re of patterns) assert.match(r.stderr, re, line);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+      assert.equal(await xml(), before, `cbm.xml unchanged after: ${line}`);
+    }
+  };
+  // add cases meet no existing profile, so each fails for its own reason
+  await ok("clmgr delete backup_profile RG1");
+  await check(BAD.filter(([l]) => l.includes(" add backup_profile")));
+  // the rest meet a profile that uses storage1
+  await ok("clmgr add backup_profile RG1 BACKUP_METHOD=remote_storage REPLICATED_RESOURCES=cg STORAGE_NAME=storage1,storage2 VOLUME_GROUP=VG1");
+  await check(BAD.filter(([l]) => !l.includes(" add backup_profile")));
   assert.ok(BAD.length >= 15);
 });
 
@@ -173,6 +183,7 @@ test("20 concurrent clmgr modify processes each change a different attribute: al
       assert.equal((obj.startsWith("storage") ? st : bp)[k], v, `${obj} ${attr} landed`);
     }
   } finally {
+    await runCli(h, ["lab", "down"], { prog: "cbm" });
     await c();
   }
 });
@@ -203,6 +214,7 @@ test("a hand-corrupted cbm.xml gives an error naming the problem, not a stack tr
       assert.equal(await readFile(join(h, "cbm.xml"), "utf8"), text);
     }
   } finally {
+    await runCli(h, ["lab", "down"], { prog: "cbm" });
     await c();
   }
 });
@@ -216,6 +228,7 @@ test("lab down removes what lab up made", async () => {
     assert.equal((await runCli(h, ["query", "resource_group"])).stdout.trim(), "");
     await assert.rejects(stat(join(h, "lab")));
   } finally {
+    await runCli(h, ["lab", "down"], { prog: "cbm" });
     await c();
   }
 });

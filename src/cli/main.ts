@@ -76,8 +76,7 @@ async function dispatch(ctx: Ctx): Promise<void> {
     case "modify":
     case "query":
     case "delete":
-      if (isConfigClass(cls)) return runConfigVerb(ctx);
-      break;
+      return runConfigVerb(ctx); // an unknown class gets "Unknown object class … Did you mean"
   }
   if (!cls) throw usageError("CBM_USAGE", `${verb} needs a class: ${ctx.prog} ${verb} <class> ... (see ${ctx.prog} help)`);
   throw usageError("CBM_USAGE", `"${verb} ${cls}" is not a known command. See ${ctx.prog} help.`);

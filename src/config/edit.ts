@@ -27,10 +27,10 @@ function normalizeAll(cls: ClassDef, name: string, attrs: AttrList, allowReadOnl
 export function addObject(cfg: Config, clsName: string, name: string, attrs: AttrList): Config {
   const cls = requireClass(clsName);
   checkName(cls, name);
+  const values = normalizeAll(cls, name, attrs, false);
   if (findObject(cfg, cls.name, name)) {
     throw validationError("CBM_DUPLICATE", `A ${cls.name} named "${name}" already exists; use modify to change it.`);
   }
-  const values = normalizeAll(cls, name, attrs, false);
   const set = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ""));
   cfg.objects.push({ cls: cls.name, name, attrs: set });
   return cfg;
