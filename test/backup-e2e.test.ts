@@ -14,7 +14,9 @@ import { makeDisk, mutateDisk, sha256File, MiB } from "./helpers/disks.ts";
 import { probeRgw, startS3rver, type S3rver } from "./helpers/s3.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
 
+/** The issue's size for the full/incremental scenario; the fault scenarios need less. */
 const DISK_MIB = 256;
+const SMALL_MIB = 48;
 
 interface Backend {
   name: string;
@@ -77,22 +79,22 @@ function fsBackend(dir: string): Backend {
 }
 
 /** A cluster with RG1/VG1 on two image-file disks and spare targets, configured through clmgr. */
-async function setupSite(home: string, backend: Backend, extra: string[] = []): Promise<{ disks: string[]; spares: string[] }> {
+async function setupSite(home: string, backend: Backend, sizeMiB = SMALL_MIB): Promise<{ disks: string[]; spares: string[] }> {
   const d = join(home, "disks");
   await mkdir(d, { recursive: true });
   const disks = [join(d, "sda.img"), join(d, "sdb.img")];
   const spares = [join(d, "sdc.img"), join(d, "sdd.img")];
-  await makeDisk(disks[0], DISK_MIB, 1);
-  await makeDisk(disks[1], DISK_MIB, 2);
-  for (const s of spares) await writeFile(s, ""), await truncate(s, DISK_MIB * MiB);
+  await makeDisk(disks[0], sizeMiB, 1);
+  await makeDisk(disks[1], sizeMiB, 2);
+  for (const s of spares) await writeFile(s, ""), await truncate(s, sizeMiB * MiB);
   const lines = [
     "clmgr add node Node1",
     "clmgr add cluster c1 NODES=Node1",
-    ...["hdisk18", "hdisk19", "hdisk21", "hdisk22"].map((h, i) => `clmgr add physical_volume ${h} DEVICE=${[...disks, ...spares][i]} SIZE=${DISK_MIB * MiB}`),
+    ...["hdisk18", "hdisk19", "hdisk21", "hdisk22"].map((h, i) => `clmgr add physical_volume ${h} DEVICE=${[...disks, ...spares][i]} SIZE=${sizeMiB * MiB}`),
     "clmgr add volume_group VG1 PHYSICAL_VOLUMES=hdisk18,hdisk19",
     "clmgr add resource_group RG1 NODES=Node1 VOLUME_GROUP=VG1",
     "clmgr add storage_system local1 TYPE=local",
-    `clmgr add backup_profile RG1 BACKUP_METHOD=cloud VOLUME_GROUP=VG1 STORAGE_NAME=local1 COMPRESSION=enable TARGET_DISKS=hdisk21,hdisk22 ${[...backend.attrs, ...extra].join(" ")}`,
+    `clmgr add backup_profile RG1 BACKUP_METHOD=cloud VOLUME_GROUP=VG1 STORAGE_NAME=local1 COMPRESSION=enable TARGET_DISKS=hdisk21,hdisk22 ${backend.attrs.join(" ")}`,
   ];
   for (const l of lines) {
     const r = await runCli(home, words(l), { env: backend.env });
@@ -119,9 +121,18 @@ async function restoreEquals(home: string, backend: Backend, ref: string, disk: 
   await import("node:fs/promises").then((f) => f.rm(out));
 }
 
+/** Restores both disks of a backup in one command (TARGETS=) and compares them with the expected images. */
+async function restoreVgEquals(home: string, backend: Backend, ref: string, expectSha: string[]): Promise<void> {
+  const out = [join(home, "vg-a.img"), join(home, "vg-b.img")];
+  await cli(home, backend, `clmgr restore backup_files ${ref} RG_NAME=RG1 TARGETS=hdisk18:${out[0]},hdisk19:${out[1]}`);
+  assert.deepEqual(await Promise.all(out.map(sha256File)), expectSha, `VG1 of ${ref} restores bit-exact`);
+  const { rm } = await import("node:fs/promises");
+  await Promise.all(out.map((o) => rm(o)));
+}
+
 /** The scenario every backend must pass: full, restore, 1% change, incremental ≤ 3%, both restore. */
 async function fullAndIncremental(home: string, backend: Backend): Promise<void> {
-  const { disks } = await setupSite(home, backend);
+  const { disks } = await setupSite(home, backend, DISK_MIB);
   const sha0 = await Promise.all(disks.map(sha256File));
   const full = JSON.parse((await cli(home, backend, "clmgr backup backup_profile RG1 -o json")).stdout) as { id: string; bytesRead: number };
   assert.equal(full.bytesRead, 2 * DISK_MIB * MiB);
@@ -129,7 +140,6 @@ async function fullAndIncremental(home: string, backend: Backend): Promise<void>
   assert.equal(files.length, 2);
   assert.match(files[0].name, /^c1_RG1_VG1_hdisk1[89]\.\d{4}-\d{2}-\d{2}_\d{2}:\d{2}:\d{2}\.\d{6}\.img$/);
   await restoreEquals(home, backend, files.find((f) => f.disk === "hdisk18")!.name, "hdisk18", sha0[0]);
-  await restoreEquals(home, backend, full.id, "hdisk19", sha0[1]);
 
   await mutateDisk(disks[0], 1, 7);
   await mutateDisk(disks[1], 1, 8);
@@ -141,10 +151,8 @@ async function fullAndIncremental(home: string, backend: Backend): Promise<void>
   files = await backupFiles(home, backend);
   assert.equal(files.length, 4);
   assert.deepEqual(files.map((f) => f.type).sort(), ["full", "full", "incremental", "incremental"]);
-  await restoreEquals(home, backend, "latest", "hdisk18", sha1[0]);
-  await restoreEquals(home, backend, inc.id, "hdisk19", sha1[1]);
-  await restoreEquals(home, backend, full.id, "hdisk18", sha0[0]);
-  await restoreEquals(home, backend, full.id, "hdisk19", sha0[1]);
+  await restoreVgEquals(home, backend, "latest", sha1);
+  await restoreVgEquals(home, backend, full.id, sha0);
 }
 
 describe("cloud backup end to end", () => {
@@ -241,10 +249,10 @@ describe("cloud backup end to end", () => {
     const { home, cleanup } = await tempHome();
     try {
       const backend = await s3Backend("s3rver", s3.endpoint, "bkt-kill", s3.accessKeyId, s3.secretAccessKey);
-      const { disks } = await setupSite(home, backend);
+      const { disks } = await setupSite(home, backend, 128);
       await cli(home, backend, "clmgr backup backup_profile RG1");
       const sha0 = await Promise.all(disks.map(sha256File));
-      await mutateDisk(disks[0], 20, 3);
+      await mutateDisk(disks[0], 60, 3);
       const before = (await backend.keys()).length;
       const child = spawn(join(ROOT, "bin/clmgr"), ["backup", "backup_profile", "RG1"], { env: { ...process.env, ...backend.env, CBM_HOME: home }, stdio: "ignore" });
       // Kill once it has stored something new (bounded wait), i.e. truly part way.

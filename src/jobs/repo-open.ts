@@ -43,7 +43,7 @@ export async function openProfileRepo(
   const store = openStore(plan.store, env);
   const cred = credentialOf(plan.key, env);
   if (o.create && !(await store.head("config"))) {
-    if ("ensureBucket" in store && typeof store.ensureBucket === "function") await (store.ensureBucket as () => Promise<void>)();
+    await store.ensureContainer?.();
     if (plan.key.kind === "keyFile") await mkdir(dirname(plan.key.path), { recursive: true, mode: 0o700 });
     const repo = await Repository.init(store, { encryption: cred });
     o.onInfo?.(
