@@ -8,7 +8,7 @@
 #   SIZE_MIB="2048 8192" bench/run.sh both, one table each
 #
 # Env: BENCH_WORK (default ${TMPDIR:-/tmp}/cbm-bench), KEEP_IMAGES=1 (keep the generated images
-# for the next run; default on), CBM_PROF=1 (also write a --cpu-prof of each clmgr operation),
+# for the next run; default on), CBM_PROF=1 (also a V8 --cpu-prof of each clmgr operation, every thread, in bench/results/prof; summarise with node bench/prof-top.mjs DIR),
 # SKIP_PEERS=1 (ours only; ratios from the previous peer rows are not used).
 # Output: a table on stdout and in bench/results/latest.md (raw rows: bench/results/raw.tsv).
 set -u
@@ -144,8 +144,7 @@ for SZ in $SIZES; do
   SHA1=$(awk '$2=="disk.img"{print $1}' "$DATA/SHA256SUMS") SHA2=$(awk '$2=="disk2.img"{print $1}' "$DATA/SHA256SUMS")
   BYTES=$((SZ * 1024 * 1024))
   start_servers
-  for r in $(seq "$RUNS"); do
-    cat "$IMG" "$IMG2" > /dev/null # same warm page cache for everyone
+  ours() {
     # --- CBM: site through clmgr, disk = a symlink we point at the mutated copy for the incremental
     CBM_HOME_DIR=$WORK/cbm-home-$SZ-$r; rm -rf "$CBM_HOME_DIR"; mkdir -p "$CBM_HOME_DIR"
     CUR=$WORK/cbm-home-$SZ-$r/hdisk1.img; ln -s "$IMG" "$CUR"
@@ -156,7 +155,8 @@ for SZ in $SIZES; do
       # shellcheck disable=SC2086
       cbm $l > /dev/null 2> "$WORK/setup.err" || { cat "$WORK/setup.err" >&2; die "clmgr $l failed"; }
     done
-    prof() { [ "${CBM_PROF:-0}" = 1 ] && echo "NODE_OPTIONS='--cpu-prof --cpu-prof-dir=$RESULTS/prof/$1'" || true; }
+    # Node 20 refuses --cpu-prof in NODE_OPTIONS: run bin/clmgr through node with it (all threads profiled).
+    prof() { [ "${CBM_PROF:-0}" = 1 ] && echo "node --cpu-prof --cpu-prof-dir=$RESULTS/prof/$1" || true; }
     H="CBM_HOME=$CBM_HOME_DIR NO_COLOR=1"
     measure "$SZ" "$r" "cbm: backup full" "$SRV_HTTP" "$H $(prof full-$SZ-$r) $CLMGR backup backup_profile RG1 -o json"
     cp "$WORK/last.out" "$RESULTS/cbm-full-$SZ-$r.json"
@@ -169,7 +169,8 @@ for SZ in $SIZES; do
     if [ "$got" = "$SHA2" ]; then echo "$SZ run $r: cbm restore sha256 OK ($got)" >> "$RESULTS/checks.txt"
     else echo "$SZ run $r: cbm restore sha256 MISMATCH: $got, want $SHA2" >> "$RESULTS/checks.txt"; log "cbm restore MISMATCH"; fi
     rm -f "$OUT"
-    [ "${SKIP_PEERS:-0}" = 1 ] && continue
+  }
+  peers() {
     # --- zstd | aws s3 cp
     measure "$SZ" "$r" "zstd -3 -T2 | aws s3 cp -" "$SRV_HTTP" \
       "zstd -q -3 -T2 -c $IMG | $AWS s3 cp - s3://pipe$r/disk.img.zst --endpoint-url $S3_EP --only-show-errors --expected-size $BYTES"
@@ -187,6 +188,13 @@ for SZ in $SIZES; do
     else echo "$SZ run $r: restic restore sha256 MISMATCH: $got" >> "$RESULTS/checks.txt"; fi
     rm -rf "$WORK/restic-restore"
     unset RESTIC_REPOSITORY
+  }
+  for r in $(seq "$RUNS"); do
+    cat "$IMG" "$IMG2" > /dev/null # same warm page cache for everyone
+    # Alternate the order (odd runs: ours first) so a load change on a shared machine hits both sides.
+    if [ "${SKIP_PEERS:-0}" = 1 ]; then ours
+    elif [ $((r % 2)) = 1 ]; then ours; peers
+    else peers; ours; fi
     # Free the disk space of this run's objects (the servers keep running).
     rm -rf "$WORK/s3data/http/cbm$r/"* "$WORK/s3data/http/pipe$r/"* "$WORK/s3data/https/restic$r/"*
   done
