@@ -15,9 +15,12 @@ Backups:
   ${prog} restore backup_files <name|id|latest> [RG_NAME=] [DISK=] TARGET=/dev/...|file
   ${prog} verify backup_files <name|id|latest|all> [RG_NAME=]
   ${prog} setup backup_profile RG [APPLY=yes]                    create the storage's consistency group (dry run by default)
+  ${prog} start backup_profile RG [WAIT=yes]                     start remote_storage replication
+  ${prog} query backup_jobs [RG_NAME=RG]                         job history
 
 Cluster services and lab:
-  ${prog} start|stop cluster                                     start/stop the CBM daemon
+  ${prog} start|stop cluster                                     start/stop the CBM daemon (scheduler, replication monitor)
+  cbm daemon                                                     run the daemon in the foreground (systemd: contrib/cbm.service)
   cbm lab up|down|status|demo                                    the built-in lab (simulated SVC storage + S3)
 
 Attribute names are case-insensitive; lists are comma-separated. "${prog} <action> <class> -h" lists
