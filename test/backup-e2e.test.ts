@@ -88,7 +88,10 @@ async function setupSite(home: string, backend: Backend, sizeMiB = SMALL_MIB): P
   const spares = [join(d, "sdc.img"), join(d, "sdd.img")];
   await makeDisk(disks[0], sizeMiB, 1);
   await makeDisk(disks[1], sizeMiB, 2);
-  for (const s of spares) await writeFile(s, ""), await truncate(s, sizeMiB * MiB);
+  for (const s of spares) {
+    await writeFile(s, "");
+    await truncate(s, sizeMiB * MiB);
+  }
   const lines = [
     "clmgr add node Node1",
     "clmgr add cluster c1 NODES=Node1",

@@ -1,5 +1,4 @@
 /** add / modify / query / delete of configuration objects, and online/offline of resource groups. */
-import { classDef } from "../config/classes.ts";
 import { addObject, deleteObject, modifyObject } from "../config/edit.ts";
 import { effectiveAttrs, objectsOf } from "../config/model.ts";
 import { loadConfig, updateConfig } from "../config/store.ts";
@@ -87,5 +86,3 @@ export async function onlineOffline(ctx: Ctx): Promise<void> {
   });
   ctx.out.print(`resource_group "${name}" is ${ctx.args.verb}${ctx.args.verb === "online" ? "" : ""}.`);
 }
-
-export const isConfigClass = (cls: string | undefined): boolean => !!cls && !!classDef(cls);

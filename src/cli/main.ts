@@ -7,7 +7,7 @@ import { classDef } from "../config/classes.ts";
 import { cbmHome } from "../config/store.ts";
 import { CbmError, EXIT, usageError } from "../util/errors.ts";
 import { parseArgs } from "./args.ts";
-import { isConfigClass, onlineOffline, query, runConfigVerb } from "./cmd-config.ts";
+import { onlineOffline, query, runConfigVerb } from "./cmd-config.ts";
 import type { Ctx } from "./context.ts";
 import { classHelp, generalHelp } from "./help.ts";
 import { stdOut } from "./output.ts";
