@@ -8,25 +8,15 @@ import { requireObject } from "../config/validate.ts";
 import type { DiskRef } from "../storage/types.ts";
 import { validationError } from "../util/errors.ts";
 import type { ServerSideEncryption } from "../objectstore/types.ts";
+import type { ObjectStoreSpec } from "../objectstore/open.ts";
 
 export interface VgPlan {
   name: string;
   disks: DiskRef[];
 }
 
-export type StoreSpec =
-  | { kind: "fs"; path: string }
-  | {
-      kind: "s3";
-      bucket: string;
-      endpoint?: string;
-      region?: string;
-      forcePathStyle?: boolean;
-      profile?: string;
-      credentialsFile?: string;
-      accessKeyEnv?: string;
-      secretKeyEnv?: string;
-    };
+/** Where the repository lives: the object store's own spec type, built from profile attributes. */
+export type StoreSpec = ObjectStoreSpec;
 
 export type KeySpec = { kind: "none" } | { kind: "keyFile"; path: string; create: boolean } | { kind: "passphraseEnv"; variable: string };
 
