@@ -6,11 +6,11 @@
 import { spawn } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import * as http from "node:http";
-import * as net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CbmError } from "../util/errors.ts";
+import { pidAlive, freePort, httpAnswers } from "../util/proc.ts";
+export { pidAlive, freePort, httpAnswers };
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -34,15 +34,6 @@ export function spawnDetached(role: string, args: string[], logDir: string): num
   } finally {
     closeSync(out);
     closeSync(err);
-  }
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -86,29 +77,6 @@ export async function waitFirstLine(file: string, pid: number, errFile: string, 
   }
   const err = (await readFile(errFile, "utf8").catch(() => "")).trim().slice(-500);
   throw new CbmError("CBM_LAB_SPAWN", `A lab process (pid ${pid}) did not start${err ? `: ${err}` : ""}.`);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-export function httpAnswers(url: string, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
-      res.resume();
-      resolve(true);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
 }
 
 export async function waitHttp(url: string, pid: number, timeoutMs = 15_000): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { hostname } from "node:os";
 import type { ObjectStore, PutOptions } from "../objectstore/types.ts";
+import { pidAlive } from "../util/proc.ts";
 
 export const LEASES_PREFIX = "leases/";
 export const LEASE_TTL_MS = 15 * 60_000;
@@ -87,14 +88,5 @@ export async function abandonedLeases(store: ObjectStore, manifestExists: (id: s
     if (!since || started < since) since = started;
   }
   return { since, keys };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 

@@ -13,19 +13,11 @@
  */
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { pidAlive } from "../../util/proc.ts";
 
 export const fencePath = (volDir: string, uid: string): string => path.join(volDir, `${uid}.fence`);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 async function exists(p: string): Promise<boolean> {
   try {
