@@ -14,6 +14,7 @@ import { stdOut } from "./output.ts";
 import { runLab } from "./cmd-lab.ts";
 import { addStorageSystem, profileDecorator, setupBackupProfile, startBackupProfile } from "./cmd-storage.ts";
 import { backupNow, queryBackupFiles, restoreBackupFiles, verifyBackupFiles } from "./cmd-backup.ts";
+import { exportBackupFiles, pruneBackupFiles, queryRepository, verifyProfileJob } from "./cmd-dr.ts";
 import { combineDecorators, daemonCommand, queryBackupJobs, scheduleDecorator, startStopCluster } from "./cmd-daemon.ts";
 
 export async function main(argv: string[], opts: { argv0?: string } = {}): Promise<number> {
@@ -40,6 +41,7 @@ export async function main(argv: string[], opts: { argv0?: string } = {}): Promi
 
 async function dispatch(ctx: Ctx): Promise<void> {
   const { verb, cls, help } = ctx.args;
+  if (verb === "smit") return (await import("./cmd-smit.ts")).runSmit(ctx);
   if (verb === "help" || (help && !cls)) {
     const c = verb === "help" && cls ? classDef(cls) : undefined;
     ctx.out.print(c ? classHelp(ctx.prog, "add", c) : generalHelp(ctx.prog));
@@ -53,7 +55,11 @@ async function dispatch(ctx: Ctx): Promise<void> {
     if (verb === "query") return queryBackupFiles(ctx);
     if (verb === "restore") return restoreBackupFiles(ctx);
     if (verb === "verify") return verifyBackupFiles(ctx);
+    if (verb === "prune") return pruneBackupFiles(ctx);
+    if (verb === "export") return exportBackupFiles(ctx);
   }
+  if (cls === "backup_profile" && verb === "verify") return verifyProfileJob(ctx);
+  if (cls === "repository" && verb === "query") return queryRepository(ctx);
   if (verb === "add" && cls === "storage_system") return addStorageSystem(ctx);
   if (cls === "backup_profile" && verb === "setup") return setupBackupProfile(ctx);
   if (cls === "backup_profile" && verb === "start") return startBackupProfile(ctx);
