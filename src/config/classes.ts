@@ -157,6 +157,13 @@ export const CLASSES: readonly ClassDef[] = [
       FREEZE_METHOD: path("local storage: command run before reading the sources (instead of TARGET_DISKS)."),
       THAW_METHOD: path("local storage: command run after reading the sources."),
       KEEP_LAST: int(0, "Retention: keep the newest N backups (0 = keep all).", "0"),
+      KEEP_DAILY: int(0, "Retention: keep the newest backup of each of the last N days that have one (UTC; 0 = rule off).", "0"),
+      KEEP_WEEKLY: int(0, "Retention: keep the newest backup of each of the last N ISO weeks that have one (0 = rule off).", "0"),
+      KEEP_MONTHLY: int(0, "Retention: keep the newest backup of each of the last N months that have one (0 = rule off).", "0"),
+      PRUNE_GRACE_HOURS: int(0, "Prune: hours between marking an unreferenced chunk and deleting it.", "24", 24 * 366),
+      VERIFY_SCHEDULE: { type: { kind: "hhmm" }, description: "Daily time of the verify job, HH:MM (empty: no scheduled verification)." },
+      VERIFY_SAMPLE: int(1, "Percentage of the chunks each verify job checks; successive jobs rotate through all of them.", "100", 100),
+      OBJECT_LOCK_DAYS: int(0, "Object lock: backups younger than N days are never pruned (the bucket's retention; 0 = none).", "0", 36500),
     }),
   },
 ];

@@ -8,6 +8,9 @@
  *   cbm_backup_failures_total{rg}                    failed runs (interrupted ones included)
  *   cbm_backup_running{rg}                           1 while a run is in progress
  *   cbm_replication_state{rg,state}                  1 for the current remote-copy state, 0 for the others seen
+ *   cbm_verify_last_success_timestamp_seconds{rg}    start of the last successful verify job
+ *   cbm_verify_last_bytes_checked{rg}                bytes the last finished verify job downloaded and checked
+ *   cbm_verify_failures_total{rg}                    verify jobs that failed (damaged chunks or errors)
  *
  * Values come from the job history at scrape time, so they survive restarts.
  */
@@ -27,19 +30,26 @@ export function renderMetrics(hist: JobHistory, profiles: string[], replication:
       lines.push(`${name}{${l}} ${v}`);
     }
   };
-  const ok = names.map((rg) => [rg, hist.last(rg, { result: "success" })] as const);
-  const fin = names.map((rg) => [rg, hist.list({ profile: rg }).filter((r) => r.result !== "running" && r.end !== null).pop()] as const);
+  const isBackup = (r: { type: string }) => r.type !== "verify";
+  const rowsOf = new Map(names.map((rg) => [rg, hist.list({ profile: rg })]));
+  const ok = names.map((rg) => [rg, rowsOf.get(rg)!.filter((r) => isBackup(r) && r.result === "success").pop()] as const);
+  const fin = names.map((rg) => [rg, rowsOf.get(rg)!.filter((r) => isBackup(r) && r.result !== "running" && r.end !== null).pop()] as const);
   family("cbm_backup_last_success_timestamp_seconds", "gauge", "Start time of the last successful backup (Unix seconds).",
     ok.filter(([, r]) => r).map(([rg, r]) => [{ rg }, r!.start / 1000]));
   family("cbm_backup_last_duration_seconds", "gauge", "Duration of the last finished backup run.",
     fin.filter(([, r]) => r).map(([rg, r]) => [{ rg }, (r!.end! - r!.start) / 1000]));
   family("cbm_backup_last_bytes_read", "gauge", "Bytes read by the last successful backup.", ok.filter(([, r]) => r).map(([rg, r]) => [{ rg }, r!.bytesRead]));
   family("cbm_backup_last_bytes_stored", "gauge", "New bytes stored by the last successful backup.", ok.filter(([, r]) => r).map(([rg, r]) => [{ rg }, r!.bytesStored]));
-  family("cbm_backup_failures_total", "counter", "Failed backup runs.", names.map((rg) => [{ rg }, hist.failures(rg)]));
+  family("cbm_backup_failures_total", "counter", "Failed backup runs.", names.map((rg) => [{ rg }, rowsOf.get(rg)!.filter((r) => isBackup(r) && r.result === "failed").length]));
   family("cbm_backup_running", "gauge", "1 while a backup of the profile runs.", names.map((rg) => [{ rg }, hist.liveRunning(rg) ? 1 : 0]));
   const repl: Array<[Record<string, string>, number]> = [];
   for (const [rg, s] of [...replication.entries()].sort()) for (const st of [...s.seen].sort()) repl.push([{ rg, state: st }, st === s.state ? 1 : 0]);
   family("cbm_replication_state", "gauge", "Remote-copy consistency group state (1 = current).", repl);
+  const vOk = names.map((rg) => [rg, rowsOf.get(rg)!.filter((r) => r.type === "verify" && r.result === "success").pop()] as const).filter(([, r]) => r);
+  const vFin = names.map((rg) => [rg, rowsOf.get(rg)!.filter((r) => r.type === "verify" && r.result !== "running").pop()] as const).filter(([, r]) => r);
+  family("cbm_verify_last_success_timestamp_seconds", "gauge", "Start time of the last successful verify job (Unix seconds).", vOk.map(([rg, r]) => [{ rg }, r!.start / 1000]));
+  family("cbm_verify_last_bytes_checked", "gauge", "Bytes checked by the last finished verify job.", vFin.map(([rg, r]) => [{ rg }, r!.bytesRead]));
+  family("cbm_verify_failures_total", "counter", "Failed verify jobs (damaged chunks or errors).", names.map((rg) => [{ rg }, rowsOf.get(rg)!.filter((r) => r.type === "verify" && r.result === "failed").length]));
   return `${lines.join("\n")}\n`;
 }
 

@@ -16,13 +16,14 @@ import { notifyReplication } from "../jobs/notify.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
-import { decide, DEFAULT_RETRY_MS, specOf, type ScheduleDecision } from "./schedule.ts";
+import { decide, DEFAULT_RETRY_MS, slotAtOrBefore, specOf, type ScheduleDecision } from "./schedule.ts";
+import { badText, runVerifyJob, type VerifyJobResult } from "../jobs/verify-job.ts";
 
 export interface RunRequest {
   home: string;
   cfg: Config;
   rg: string;
-  type: JobType;
+  type: Exclude<JobType, "verify">;
   signal: AbortSignal;
   env: NodeJS.ProcessEnv;
 }
@@ -52,6 +53,8 @@ export interface SchedulerOptions {
   replication?: ReplicationOps;
   /** Minimum time between replication polls of a profile (ms, by the injected clock). */
   replicationPollMs?: number;
+  /** What runs a verify job (VERIFY_SCHEDULE); default runVerifyJob. */
+  verifyRunner?: (r: Omit<RunRequest, "type">) => Promise<VerifyJobResult>;
 }
 
 export class Scheduler {
@@ -123,7 +126,13 @@ export class Scheduler {
       if (a.BACKUP_METHOD !== "cloud") continue;
       if (this.inFlight.has(rg) || this.history.liveRunning(rg)) continue;
       const d = this.decision(rg, a, now);
-      if (!d.due) continue;
+      if (!d.due) {
+        if (this.verifyDue(rg, a, now)) {
+          if (this.inFlight.size >= max) this.o.log("debug", "verify_deferred", { rg, reason: `${max} run(s) already in progress` });
+          else this.launchVerify(cfg, rg);
+        }
+        continue;
+      }
       if (this.inFlight.size >= max) {
         this.o.log("debug", "backup_deferred", { rg, type: d.due, reason: `${max} run(s) already in progress` });
         continue;
@@ -132,7 +141,42 @@ export class Scheduler {
     }
   }
 
-  private launch(cfg: Config, rg: string, type: JobType): void {
+  /** A verify job is due once per VERIFY_SCHEDULE slot (HH:MM daily), from the first slot after enabling. */
+  verifyDue(rg: string, a: Record<string, string>, now: number): boolean {
+    if (!a.VERIFY_SCHEDULE) return false;
+    const slot = slotAtOrBefore(now, a.VERIFY_SCHEDULE);
+    if (slot < (this.history.enabledSince(rg) ?? now)) return false;
+    const last = this.history.last(rg, { type: "verify" });
+    return !last || last.start < slot;
+  }
+
+  private launchVerify(cfg: Config, rg: string): void {
+    const abort = new AbortController();
+    const log = this.o.log;
+    const req = { home: this.o.home, cfg, rg, signal: abort.signal, env: this.env };
+    log("info", "verify_start", { rg });
+    const run = this.o.verifyRunner
+      ? this.o.verifyRunner(req)
+      : runVerifyJob(this.o.home, cfg, rg, {
+          trigger: "scheduled",
+          env: this.env,
+          clock: this.o.clock,
+          history: this.history,
+          signal: abort.signal,
+          notifyTimeoutMs: this.o.notifyTimeoutMs,
+          log: (level, event, fields) => log(level, event, fields),
+        });
+    const promise = run
+      .then((r) => log("info", "verify_success", { rg, run: r.run, chunksChecked: r.report.chunksChecked, chunksReferenced: r.report.chunksReferenced, cycleComplete: r.cycleComplete, verified: r.verifiedMarked }))
+      .catch((e: unknown) => {
+        const res = (e as { result?: VerifyJobResult }).result;
+        log("error", "verify_failure", { rg, error: e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e), bad: res ? badText(res.report) : undefined });
+      })
+      .finally(() => this.inFlight.delete(rg));
+    this.inFlight.set(rg, { promise, abort });
+  }
+
+  private launch(cfg: Config, rg: string, type: Exclude<JobType, "verify">): void {
     const abort = new AbortController();
     const runner = this.o.runner ?? realRunner;
     const log = this.o.log;

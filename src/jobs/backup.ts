@@ -9,6 +9,9 @@ import { validationError } from "../util/errors.ts";
 import { localNode, planProfile, type ProfilePlan } from "./plan.ts";
 import { openProfileRepo } from "./repo-open.ts";
 import { takePointInTime } from "./snapshot.ts";
+import { pruneSettings, pruneText, pruneWith, retentionConfigured } from "./prune.ts";
+import type { PruneReport } from "../repo/index.ts";
+import { errorMessage } from "../util/errors.ts";
 
 export interface BackupJobOptions {
   type?: "full" | "incremental";
@@ -22,9 +25,33 @@ export interface BackupJobResult extends BackupSummary {
   rg: string;
   pointInTime: string;
   location: string;
+  /** The retention run that followed the backup (profiles with KEEP_* set). */
+  prune?: PruneReport;
+  /** Why that retention run failed; the backup itself succeeded. */
+  pruneError?: string;
 }
 
+/** One backup, then the profile's retention policy when it has one (a prune failure never fails the backup). */
 export async function runBackupJob(home: string, cfg: Config, rg: string, o: BackupJobOptions = {}): Promise<BackupJobResult> {
+  const res = await backupOnce(home, cfg, rg, o);
+  const plan = planProfile(home, cfg, rg);
+  if (!retentionConfigured(plan.attrs)) return res;
+  try {
+    const repo = await openProfileRepo(home, plan, { env: o.env });
+    try {
+      res.prune = await pruneWith(repo, plan.cluster, rg, pruneSettings(plan.attrs));
+      o.onInfo?.(pruneText(res.prune).split("\n").filter((l) => !l.startsWith("keep ")).join("\n"));
+    } finally {
+      await repo.close();
+    }
+  } catch (e) {
+    res.pruneError = errorMessage(e);
+    o.onInfo?.(`Retention after the backup failed (the backup itself succeeded): ${res.pruneError}`);
+  }
+  return res;
+}
+
+async function backupOnce(home: string, cfg: Config, rg: string, o: BackupJobOptions): Promise<BackupJobResult> {
   const plan: ProfilePlan = planProfile(home, cfg, rg);
   if (plan.attrs.BACKUP_METHOD !== "cloud") {
     throw validationError(

@@ -5,7 +5,7 @@
  * is gone (a crash, SIGKILL) is marked failed ("interrupted") when the daemon next starts.
  * The scheduler's state lives here too: what ran when, and since when each profile is enabled.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Config } from "../config/model.ts";
@@ -14,8 +14,11 @@ import { CbmError, errorMessage } from "../util/errors.ts";
 import { clockFromEnv, type Clock } from "../daemon/clock.ts";
 import type { BackupJobResult } from "./backup.ts";
 import { notifyBackup, type NotifyLog } from "./notify.ts";
+import { pidAlive } from "../util/proc.ts";
+export { pidAlive };
 
-export type JobType = "full" | "incremental";
+/** Backups are "full" | "incremental"; "verify" rows are verify jobs (src/jobs/verify-job.ts). */
+export type JobType = "full" | "incremental" | "verify";
 export type JobResult = "running" | "success" | "failed";
 
 export interface JobRow {
@@ -62,23 +65,6 @@ const toRow = (r: DbRow): JobRow => ({
   backupId: r.backup_id,
   pid: r.pid,
 });
-
-export function pidAlive(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    // A zombie (killed, not yet reaped) is gone for our purposes.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true;
-  }
-}
-
 
 export const jobsDbPath = (home: string) => join(home, "state", "jobs.db");
 

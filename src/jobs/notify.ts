@@ -19,7 +19,7 @@ import { spawn } from "node:child_process";
 import type { Config } from "../config/model.ts";
 import type { BackupJobResult } from "./backup.ts";
 
-export type NotifyEvent = "backup_success" | "backup_failure" | "replication_state_change";
+export type NotifyEvent = "backup_success" | "backup_failure" | "replication_state_change" | "verify_success" | "verify_failure";
 
 export interface NotifyLog {
   (level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;

@@ -10,3 +10,6 @@ export type { Manifest, ManifestDisk, ManifestVg } from "./manifest.ts";
 export { backupFileName, parseBackupFileName, formatIsoMicros, parseTime } from "./names.ts";
 export { REPO } from "./codes.ts";
 export { DEFAULT_CHUNK_SIZE } from "./chunk.ts";
+export { applyRetention, policyActive, type RetentionPolicy, type RetentionDecision, type RetentionItem, type KeepReason } from "./retention.ts";
+export { prune, readVerified, markVerified, type PruneOptions, type PruneReport } from "./prune.ts";
+export { exportDisk, type ExportOptions, type ExportSummary } from "./export.ts";

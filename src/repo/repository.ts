@@ -22,6 +22,7 @@ import { manifestKey, type Manifest } from "./manifest.ts";
 import { WorkerPool } from "./pool.ts";
 import { runRestore, type RestoreJob, type RestoreOptions, type RestoreSummary } from "./restore.ts";
 import { runVerify, type VerifyOptions, type VerifyReport } from "./verify.ts";
+import { chunkObjectKey, decodeChunk } from "./chunk.ts";
 
 export interface BackupInfo {
   id: string;
@@ -182,6 +183,30 @@ export class Repository {
   async deleteBackup(id: string): Promise<void> {
     const m = await this.manifest(id);
     await this.store.delete(manifestKey(m.id));
+  }
+
+  /** Every manifest (optionally of one cluster/RG), oldest first — for retention, prune and verify jobs. */
+  async manifests(scope?: BackupScope): Promise<Manifest[]> {
+    return (await this.allManifests()).filter((m) => inScope(m, scope));
+  }
+
+  /** Backup ids present now, oldest first (a listing, no downloads). */
+  backupIds(): Promise<string[]> {
+    return listBackupIds(this.store);
+  }
+
+  /**
+   * Verifies exactly the chunks these manifests reference (callers may null out entries to restrict
+   * the set: a rotating verify job checks one slice per run). See runVerify.
+   */
+  verifyManifests(manifests: Manifest[], o: VerifyOptions = {}): Promise<VerifyReport> {
+    return runVerify(this.engine, manifests, o);
+  }
+
+  /** Downloads and decodes one chunk with every check (export, tools). Integrity errors name `context`. */
+  async readChunk(id: string, context?: string): Promise<Buffer> {
+    const obj = await this.store.get(chunkObjectKey(id));
+    return decodeChunk(obj, id, this.opened.keys, { context });
   }
 
   /** Stops the worker threads. The object stays usable: they restart on the next operation. */

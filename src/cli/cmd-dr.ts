@@ -1,0 +1,212 @@
+/**
+ * Disaster-recovery and repository-maintenance commands:
+ *
+ *   clmgr prune backup_files [RG_NAME=RG] [DRY_RUN=yes] [KEEP_LAST=… KEEP_DAILY=… …] [repository attrs]
+ *   clmgr export backup_files <name|id|latest|time> [DISK=] [VG=] [RG_NAME=] TARGET=s3://bucket/key.img|/path/file.img
+ *   clmgr verify backup_profile RG [SAMPLE=pct]      rotating verify job (job history, notify)
+ *   clmgr query repository [RG_NAME=] [repository attrs]   what a repository holds: clusters, RGs, backups
+ *
+ * Like query/restore/verify backup_files, the repository is found through the RG's profile, and the
+ * attributes BUCKET_NAME, CLOUD_SERVICE, ENDPOINT, ACCESS_KEY_ENV, SECRET_KEY_ENV, REPO_KEY … given on
+ * the command line override it, so all of these work from an empty CBM_HOME.
+ */
+import { classDef } from "../config/classes.ts";
+import { type Config, effectiveAttrs, findObject, objectsOf } from "../config/model.ts";
+import { loadConfig } from "../config/store.ts";
+import { normalizeValue, requireAttr } from "../config/validate.ts";
+import { keySpec, storeSpec } from "../jobs/plan.ts";
+import { pruneSettings, pruneText, pruneWith } from "../jobs/prune.ts";
+import { openProfileRepo, openStore } from "../jobs/repo-open.ts";
+import { badText, runVerifyJob, type VerifyJobResult } from "../jobs/verify-job.ts";
+import { exportDisk, readVerified, type Repository } from "../repo/index.ts";
+import { CbmError, usageError, validationError } from "../util/errors.ts";
+import { objectName } from "./cmd-config.ts";
+import type { Ctx } from "./context.ts";
+import { table, toJson } from "./output.ts";
+import { humanBytes, progressBar } from "./progress.ts";
+
+const REPO_ATTRS = ["CLOUD_SERVICE", "BUCKET_NAME", "ENDPOINT", "REGION", "AWS_PROFILE", "CREDENTIALS_FILE", "ACCESS_KEY_ENV", "SECRET_KEY_ENV", "REPO_KEY"];
+const POLICY_ATTRS = ["KEEP_LAST", "KEEP_DAILY", "KEEP_WEEKLY", "KEEP_MONTHLY", "PRUNE_GRACE_HOURS", "OBJECT_LOCK_DAYS"];
+
+const attr = (ctx: Ctx, k: string) => ctx.args.attrs.find(([n]) => n === k)?.[1];
+
+function checkAttrs(ctx: Ctx, allowed: string[]): void {
+  for (const [k] of ctx.args.attrs) {
+    if (!allowed.includes(k)) throw usageError("CBM_USAGE", `${ctx.args.verb} ${ctx.args.cls} does not take ${k}. Allowed: ${allowed.join(", ")}.`);
+  }
+}
+
+/** The profile's attributes (or the defaults) with command-line overrides of `keys`. */
+function resolveAttrs(ctx: Ctx, cfg: Config, keys: string[]): { rg?: string; attrs: Record<string, string> } {
+  let rg = attr(ctx, "RG_NAME");
+  const profiles = objectsOf(cfg, "backup_profile").filter((p) => effectiveAttrs(cfg, p).BACKUP_METHOD === "cloud");
+  if (!rg && profiles.length === 1 && !attr(ctx, "BUCKET_NAME")) rg = profiles[0].name;
+  const cls = classDef("backup_profile")!;
+  const prof = rg ? findObject(cfg, "backup_profile", rg) : undefined;
+  const attrs: Record<string, string> = prof
+    ? effectiveAttrs(cfg, prof)
+    : Object.fromEntries(cls.attrs.map((a) => [a.name, cfg.defaults[a.name] ?? a.default ?? ""]));
+  for (const k of keys) {
+    const v = attr(ctx, k);
+    if (v !== undefined) attrs[k] = normalizeValue(cls, requireAttr(cls, k), v, rg ?? "(command line)");
+  }
+  return { rg, attrs };
+}
+
+async function openRepo(ctx: Ctx, attrs: Record<string, string>, rg: string | undefined): Promise<Repository> {
+  if (!attrs.BUCKET_NAME) {
+    throw validationError("CBM_NO_REPOSITORY", `No backup repository is configured${rg ? ` for ${rg}` : ""}; give RG_NAME= or BUCKET_NAME= (with CLOUD_SERVICE=, ENDPOINT=, REPO_KEY=).`);
+  }
+  return openProfileRepo(ctx.home, { store: storeSpec(ctx.home, attrs), key: keySpec(ctx.home, attrs) }, { env: ctx.env });
+}
+
+const clusterName = (cfg: Config) => cfg.objects.find((o) => o.cls === "cluster")?.name;
+
+export async function pruneBackupFiles(ctx: Ctx): Promise<void> {
+  checkAttrs(ctx, ["RG_NAME", "DRY_RUN", ...POLICY_ATTRS, ...REPO_ATTRS]);
+  const dry = attr(ctx, "DRY_RUN") ?? "no";
+  if (dry !== "yes" && dry !== "no") throw validationError("CBM_BAD_VALUE", `Invalid value "${dry}" for attribute DRY_RUN: expected yes|no.`);
+  const cfg = await loadConfig(ctx.home);
+  const { rg, attrs } = resolveAttrs(ctx, cfg, [...POLICY_ATTRS, ...REPO_ATTRS]);
+  if (!rg) throw usageError("CBM_USAGE", `Usage: ${ctx.prog} prune backup_files RG_NAME=RG [DRY_RUN=yes]: retention applies to one resource group.`);
+  const repo = await openRepo(ctx, attrs, rg);
+  try {
+    const s = pruneSettings(attrs);
+    const cluster = attr(ctx, "BUCKET_NAME") ? undefined : clusterName(cfg);
+    const report = await pruneWith(repo, cluster ?? "", rg, s, { dryRun: dry === "yes" });
+    if (ctx.out.json) ctx.out.print(toJson(report));
+    else ctx.out.print(pruneText(report));
+  } finally {
+    await repo.close();
+  }
+}
+
+/** s3://bucket/key → { bucket, key }; anything else must be an absolute path. */
+function parseTarget(t: string): { bucket: string; key: string } | string {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(t);
+  if (m) return { bucket: m[1], key: m[2] };
+  if (t.startsWith("s3://")) throw usageError("CBM_USAGE", `TARGET=${t}: give s3://bucket/key.img (a key is needed).`);
+  if (!t.startsWith("/")) throw usageError("CBM_USAGE", `TARGET=${t}: give s3://bucket/key.img or an absolute path /path/file.img.`);
+  return t;
+}
+
+export async function exportBackupFiles(ctx: Ctx): Promise<void> {
+  checkAttrs(ctx, ["RG_NAME", "DISK", "VG", "TARGET", "AT", ...REPO_ATTRS]);
+  const ref = attr(ctx, "AT") ?? ctx.args.name;
+  const targetText = attr(ctx, "TARGET");
+  if (!ref || !targetText) {
+    throw usageError("CBM_USAGE", `Usage: ${ctx.prog} export backup_files <name|id|latest> [RG_NAME=RG] [DISK=hdisk] TARGET=s3://bucket/key.img|/path/file.img`);
+  }
+  const target = parseTarget(targetText);
+  const cfg = await loadConfig(ctx.home);
+  const { rg, attrs } = resolveAttrs(ctx, cfg, REPO_ATTRS);
+  const repo = await openRepo(ctx, attrs, rg);
+  try {
+    const m = await repo.findBackup(ref, rg ? { rg } : undefined);
+    const all = m.vgs.flatMap((vg) => vg.disks.map((d) => ({ vg: vg.name, d })));
+    const diskName = attr(ctx, "DISK");
+    const vgName = attr(ctx, "VG");
+    const hits = all.filter((x) => (diskName ? x.d.name === diskName : x.d.fileName === ref) && (!vgName || x.vg === vgName));
+    const pick = hits.length === 1 ? hits[0] : !diskName && all.length === 1 ? all[0] : undefined;
+    if (!pick) {
+      if (hits.length > 1) throw usageError("CBM_USAGE", `Disk ${diskName} is in several volume groups of backup ${m.id}: give VG=.`);
+      if (diskName) throw new CbmError("CBM_DISK_NOT_FOUND", `Backup ${m.id} has no disk ${diskName} (it has ${all.map((x) => x.d.name).join(", ")}).`, "notfound");
+      throw usageError("CBM_USAGE", `Backup ${m.id} holds ${all.map((x) => x.d.name).join(", ")}: give DISK= (one image per export).`);
+    }
+    const bar = progressBar(`export ${pick.d.name}`, !ctx.out.json && process.stderr.isTTY === true);
+    const onProgress = (p: { bytesWritten: number; bytesTotal: number }) => bar.update(p.bytesWritten, p.bytesTotal);
+    const dest = typeof target === "string" ? target : { store: openStore(storeSpec(ctx.home, { ...attrs, BUCKET_NAME: target.bucket }), ctx.env), key: target.key };
+    const summary = await exportDisk(repo, m, pick.d, dest, { onProgress });
+    bar.done();
+    if (typeof target !== "string") summary.target = `s3://${target.bucket}/${target.key}`;
+    if (ctx.out.json) return ctx.out.print(toJson(summary));
+    ctx.out.print(
+      `Exported ${summary.fileName} (${humanBytes(summary.size)}) of backup ${summary.backupId} to ${summary.target} in ${(summary.durationMs / 1000).toFixed(1)} s.\n` +
+        `SHA-256 ${summary.sha256} (checked). Write it to a disk with: dd if=<file> of=/dev/<disk> bs=1M conv=fsync`,
+    );
+  } finally {
+    await repo.close();
+  }
+}
+
+export async function verifyProfileJob(ctx: Ctx): Promise<void> {
+  checkAttrs(ctx, ["SAMPLE"]);
+  const rg = objectName(ctx, true)!;
+  const sampleText = attr(ctx, "SAMPLE");
+  const sample = sampleText === undefined ? undefined : Number(sampleText);
+  if (sample !== undefined && !(Number.isInteger(sample) && sample >= 1 && sample <= 100)) {
+    throw validationError("CBM_BAD_VALUE", `Invalid value "${sampleText}" for attribute SAMPLE: expected a percentage from 1 to 100.`);
+  }
+  const cfg = await loadConfig(ctx.home);
+  let res: VerifyJobResult;
+  try {
+    res = await runVerifyJob(ctx.home, cfg, rg, { sample, env: ctx.env, trigger: "manual" });
+  } catch (e) {
+    const r = (e as { result?: VerifyJobResult }).result;
+    if (r) {
+      if (ctx.out.json) ctx.out.print(toJson(r));
+      else ctx.out.print(summaryText(r));
+    }
+    throw e;
+  }
+  if (ctx.out.json) ctx.out.print(toJson(res));
+  else ctx.out.print(summaryText(res));
+}
+
+function summaryText(r: VerifyJobResult): string {
+  const rep = r.report;
+  const lines = [
+    `Verify run ${r.run} of ${r.rg} (${r.sample} % per run): checked ${rep.chunksChecked} of ${rep.chunksReferenced} chunks (${humanBytes(rep.bytesChecked)}) ` +
+      `of ${rep.backups.length} backup(s): ${rep.ok ? "all good" : `${rep.missing} missing, ${rep.corrupt} corrupt`}.` +
+      (r.cycleComplete ? ` Cycle complete${r.verifiedMarked.length ? `; verified: ${r.verifiedMarked.join(", ")}` : ""}.` : ""),
+    ...badText(rep).map((l) => `  ${l}`),
+  ];
+  return lines.join("\n");
+}
+
+export async function queryRepository(ctx: Ctx): Promise<void> {
+  checkAttrs(ctx, ["RG_NAME", ...REPO_ATTRS]);
+  const cfg = await loadConfig(ctx.home);
+  const { rg, attrs } = resolveAttrs(ctx, cfg, REPO_ATTRS);
+  const repo = await openRepo(ctx, attrs, rg);
+  try {
+    const backups = await repo.listBackups();
+    const verified = await readVerified(repo.store);
+    let chunks = 0;
+    let bytes = 0;
+    await repo.store.list("chunks/", (i) => {
+      chunks++;
+      bytes += i.size;
+    });
+    const groups = new Map<string, { cluster: string; rg: string; backups: number; first: string; last: string; lastId: string; verified: number; disks: Set<string> }>();
+    for (const b of backups) {
+      const k = `${b.cluster}\u0000${b.rg}`;
+      const g = groups.get(k) ?? { cluster: b.cluster, rg: b.rg, backups: 0, first: b.time, last: b.time, lastId: b.id, verified: 0, disks: new Set<string>() };
+      g.backups++;
+      g.last = b.time;
+      g.lastId = b.id;
+      if (verified.has(b.id)) g.verified++;
+      for (const vg of b.vgs) for (const d of vg.disks) g.disks.add(`${vg.name}/${d.name}`);
+      groups.set(k, g);
+    }
+    const info = {
+      location: repo.store.location,
+      id: repo.config.id,
+      encryption: repo.config.encryption,
+      chunkSize: repo.config.chunkSize,
+      backups: backups.length,
+      chunks,
+      bytesStored: bytes,
+      groups: [...groups.values()].map((g) => ({ ...g, disks: [...g.disks] })),
+    };
+    if (ctx.out.json) return ctx.out.print(toJson(info));
+    ctx.out.print(
+      `Repository ${info.location} (id ${info.id}, ${info.encryption}, ${humanBytes(info.chunkSize)} chunks): ${info.backups} backup(s), ${chunks} chunk(s), ${humanBytes(bytes)} stored.`,
+    );
+    if (info.groups.length > 0) {
+      ctx.out.print(table(["CLUSTER", "RG", "BACKUPS", "VERIFIED", "FIRST", "LAST", "DISKS"], info.groups.map((g) => [g.cluster, g.rg, g.backups, g.verified, g.first, g.last, g.disks.join(",")])));
+    }
+  } finally {
+    await repo.close();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Plain-image export: one disk of one backup written as a single raw image — a file, or one object
+ * in any S3 bucket (multipart upload from a stream) — so that the paper's recovery procedure
+ * (boto3 download_file, then dd) works on a machine without CBM. Memory is bounded: at most
+ * `prefetch` decoded chunks are held at a time, whatever the disk size. The image's SHA-256 is
+ * compared with the manifest's before the upload completes (a mismatch aborts the multipart upload,
+ * so no partial or wrong object is left) or, for a file, before it is renamed into place.
+ */
+import { createHash } from "node:crypto";
+import { open, rename, rm } from "node:fs/promises";
+import type { ObjectStore } from "../objectstore/types.ts";
+import { CbmError } from "../util/errors.ts";
+import { chunkRange } from "./chunk.ts";
+import { REPO } from "./codes.ts";
+import type { Manifest, ManifestDisk } from "./manifest.ts";
+import type { Repository } from "./repository.ts";
+
+export interface ExportOptions {
+  /** Chunks downloaded ahead (default 4): memory ≈ (prefetch + 1) × chunk size. */
+  prefetch?: number;
+  onProgress?: (p: { bytesWritten: number; bytesTotal: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface ExportSummary {
+  backupId: string;
+  disk: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  target: string;
+  durationMs: number;
+}
+
+/** The decoded image of a disk, in order, as chunk-sized pieces; checks the whole-image SHA-256 at the end. */
+export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk, o: ExportOptions = {}): AsyncGenerator<Uint8Array> {
+  const ahead = Math.max(1, o.prefetch ?? 4);
+  const hash = createHash("sha256");
+  const fetch = (i: number): Promise<Uint8Array> => {
+    const id = d.chunks[i];
+    const { offset, length } = chunkRange(i, d.size, d.chunkSize);
+    if (!id) return Promise.resolve(new Uint8Array(length));
+    return repo.readChunk(id, `disk ${d.name} at byte offset ${offset} of backup ${m.id}`);
+  };
+  const queue: Array<Promise<Uint8Array>> = [];
+  let next = 0;
+  let written = 0;
+  const fill = () => {
+    while (queue.length < ahead && next < d.chunks.length) {
+      const p = fetch(next++);
+      p.catch(() => undefined); // handled when awaited
+      queue.push(p);
+    }
+  };
+  fill();
+  while (queue.length > 0) {
+    if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new CbmError(REPO.badRequest, "export aborted", "runtime");
+    const piece = await queue.shift()!;
+    fill();
+    hash.update(piece);
+    written += piece.byteLength;
+    if (queue.length === 0) {
+      // Last piece: check the image before handing it over, so a wrong image never completes.
+      const got = hash.digest("hex");
+      if (got !== d.sha256 || written !== d.size) {
+        throw new CbmError(REPO.corrupt, `disk ${d.name} of backup ${m.id}: exported image has SHA-256 ${got}, the manifest says ${d.sha256}`, "integrity");
+      }
+    }
+    yield piece;
+    o.onProgress?.({ bytesWritten: written, bytesTotal: d.size });
+  }
+  if (d.chunks.length === 0 && d.sha256 !== hash.digest("hex")) {
+    throw new CbmError(REPO.corrupt, `disk ${d.name} of backup ${m.id}: empty image does not match its SHA-256`, "integrity");
+  }
+}
+
+/** Writes the image to `target`: a path (temp file, fsync, rename) or { store, key } (putStream). */
+export async function exportDisk(
+  repo: Repository,
+  m: Manifest,
+  d: ManifestDisk,
+  target: string | { store: ObjectStore; key: string },
+  o: ExportOptions = {},
+): Promise<ExportSummary> {
+  const t0 = performance.now();
+  let where: string;
+  if (typeof target === "string") {
+    where = target;
+    const tmp = `${target}.cbm-partial`;
+    const fh = await open(tmp, "w", 0o600);
+    try {
+      let pos = 0;
+      for await (const piece of diskImage(repo, m, d, o)) {
+        let off = 0;
+        while (off < piece.byteLength) {
+          const { bytesWritten } = await fh.write(piece, off, piece.byteLength - off, pos);
+          off += bytesWritten;
+          pos += bytesWritten;
+        }
+      }
+      await fh.sync();
+      await fh.close();
+      await rename(tmp, target);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  } else {
+    where = `${target.store.location.replace(/\/$/, "")}/${target.key}`;
+    await target.store.putStream(target.key, diskImage(repo, m, d, o));
+  }
+  return { backupId: m.id, disk: d.name, fileName: d.fileName, size: d.size, sha256: d.sha256, target: where, durationMs: Math.round(performance.now() - t0) };
+}
