@@ -108,14 +108,16 @@ export async function verifyRotating(
   const path = cursorPath(home, repo.config.id, scope.rg);
   const st = await loadCursor(path);
   const manifests = await repo.manifests(scope);
-  if (st.cursor === "") {
-    st.cycleBackups = manifests.map((m) => m.id);
-    st.cycleBad = 0;
-  }
   const all = new Set<string>();
   for (const m of manifests) for (const vg of m.vgs) for (const d of vg.disks) for (const c of d.chunks) if (c) all.add(c);
   const sorted = [...all].sort();
   const k = Math.ceil((sorted.length * sample) / 100);
+  // A run that checks everything is a whole cycle by itself, wherever the cursor was.
+  if (k >= sorted.length) st.cursor = "";
+  if (st.cursor === "") {
+    st.cycleBackups = manifests.map((m) => m.id);
+    st.cycleBad = 0;
+  }
   const slice = nextSlice(sorted, st.cursor, k);
   const report = await repo.verifyManifests(restrictManifests(manifests, new Set(slice.ids)), { signal: o.signal });
   report.backups = manifests.map((m) => m.id);
