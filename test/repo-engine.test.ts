@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
-import { chunkObjectKey } from "../src/repo/chunk.ts";
+import { chunkObjectKey, imageDigestOf } from "../src/repo/chunk.ts";
 import { Repository, type BackupSummary, type BackupVgInput } from "../src/repo/index.ts";
 import { CbmError } from "../src/util/errors.ts";
 
@@ -113,7 +113,8 @@ describe("repository engine on the fs store (VG1 = hdisk18 + hdisk19, 256 MiB ea
       "r1r2m2p57_cluster_RG1_VG1_hdisk18.2020-11-23_05:35:00.315000.img",
       "r1r2m2p57_cluster_RG1_VG1_hdisk19.2020-11-23_05:35:00.315000.img",
     ]);
-    assert.equal(full.disks[0].sha256, original.hdisk18);
+    // The manifest's image digest: SHA-256 over the chunks' SHA-256s (docs/format.md §7).
+    assert.equal(full.disks[0].sha256, imageDigestOf(await readFile(vgs[0].disks[0].path), 4 * MiB));
     assert.equal(seen.at(-1), full.bytesRead);
   });
 

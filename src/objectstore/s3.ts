@@ -8,6 +8,7 @@
  *    aws-chunked bodies with a checksum trailer, which s3rver stores as object bytes (silent
  *    corruption) and Ceph 16 refuses.
  *  - Content-MD5 on every PUT and part: Ceph and AWS verify it (BadDigest), object lock requires it.
+ *    Callers may pass it precomputed (PutOptions.contentMd5: the backup computes it in its workers).
  *  - The SDK's own retries are off (maxAttempts 1 by default); retry.ts is the one retry policy.
  *  - Ranges are always `bytes=a-b`, never suffix ranges (s3rver answers those wrongly).
  *  - GET checks the received length against Content-Length: a body cut short is a transient error,
@@ -201,19 +202,31 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void> {
     const Key = this.s3Key(key);
-    await this.call("put", key, () =>
-      this.client.send(
-        new PutObjectCommand({
-          ...this.writeParams(opts),
-          Bucket: this.bucket,
-          Key,
-          Body: body,
-          ContentLength: body.length,
-          ContentMD5: md5Base64(body),
-          IfNoneMatch: opts?.ifNoneMatch ? "*" : undefined,
-        }),
-      ),
-    );
+    const contentMd5 = opts?.contentMd5 ?? md5Base64(body);
+    await this.call("put", key, () => {
+      const cmd = new PutObjectCommand({
+        ...this.writeParams(opts),
+        Bucket: this.bucket,
+        Key,
+        Body: body,
+        ContentLength: body.length,
+        ContentMD5: contentMd5,
+        IfNoneMatch: opts?.ifNoneMatch ? "*" : undefined,
+      });
+      // Set before signing (the build step precedes finalizeRequest): the signer then uses this
+      // value instead of hashing the body.
+      if (opts?.unsignedPayload) {
+        cmd.middlewareStack.add(
+          (next) => async (args) => {
+            const req = args.request as { headers?: Record<string, string> };
+            if (req.headers) req.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+            return next(args);
+          },
+          { step: "build", name: "cbmUnsignedPayload" },
+        );
+      }
+      return this.client.send(cmd);
+    });
   }
 
   async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<void> {

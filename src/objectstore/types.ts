@@ -18,6 +18,17 @@ export interface PutOptions {
   ifNoneMatch?: boolean;
   /** Object-lock retention (COMPLIANCE/GOVERNANCE by backend config) until this date, where supported. */
   retainUntil?: Date;
+  /**
+   * Base64 MD5 of the body when the caller already has it (computed off the main thread); S3 sends
+   * it as Content-MD5 instead of hashing the body itself. It must be the body's MD5.
+   */
+  contentMd5?: string;
+  /**
+   * S3: sign the request without hashing the body (x-amz-content-sha256: UNSIGNED-PAYLOAD, as the
+   * SDK does over https anyway). For objects that authenticate themselves (chunk objects), where
+   * Content-MD5 still guards against corruption in transit.
+   */
+  unsignedPayload?: boolean;
 }
 
 export interface ObjectStore {

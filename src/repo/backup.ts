@@ -13,7 +13,7 @@ import type { ServerSideEncryption } from "../objectstore/types.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { deviceSize, readFully } from "./blockdev.ts";
 import { inScope, listBackupIds, readManifest, writeManifest } from "./catalog.ts";
-import { chunkCount, chunkObjectKey, chunkRange } from "./chunk.ts";
+import { chunkCount, chunkObjectKey, chunkRange, ImageDigest } from "./chunk.ts";
 import { ChunkIndex } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
 import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
@@ -244,20 +244,6 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
   }
 }
 
-/** Feeds chunks of one disk to its whole-image hash in order, whatever order the reads finish in. */
-class OrderedFeed {
-  private next = 0;
-  private readonly ready = new Map<number, () => void>();
-  push(i: number, send: () => void): void {
-    this.ready.set(i, send);
-    for (let f = this.ready.get(this.next); f; f = this.ready.get(this.next)) {
-      this.ready.delete(this.next);
-      this.next++;
-      f();
-    }
-  }
-}
-
 async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: ChunkIndex): Promise<string[]> {
   const pool = e.pool();
   const chunkSize = e.config.chunkSize;
@@ -273,15 +259,16 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
     chunksTotal: 0,
   };
   const report = () => o.onProgress?.({ ...progress });
-  const putOpts = o.sse ? { sse: o.sse } : {};
-  // A failed task may leave slots held for good (their successors wait in an OrderedFeed): the
-  // issuing loop must never wait for a slot once the group has stopped.
+  // Chunk objects protect themselves (GCM tag, or the SHA-256 checksum): their PUTs carry the
+  // worker-computed Content-MD5 against corruption in transit and skip SigV4's payload hash.
+  const putOpts = { ...(o.sse ? { sse: o.sse } : {}), unsignedPayload: true };
   const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
 
-  const streams = disks.map(() => pool.newStream());
+  // The image digest comes from the chunks' SHA-256s (docs/format.md §6): one hash pass over the
+  // data, in any order, in parallel.
+  const images = disks.map((d) => new ImageDigest(d.chunks.length));
   for (const [di, d] of disks.entries()) {
-    const stream = streams[di];
-    const feed = new OrderedFeed();
+    const image = images[di];
     const what = `disk ${d.input.name} of ${d.vg} (${d.input.path})`;
     for (let i = 0; i < d.chunks.length && !group.stopped; i++) {
       const slot = await stoppedOrSlot();
@@ -291,33 +278,22 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
         break;
       }
       const { offset, length } = chunkRange(i, d.size, chunkSize);
-      let refs = 2; // the chunk path and the whole-image hash both read the slot
-      const unref = () => {
-        if (--refs === 0) arena.release(slot);
-      };
       group.spawn(async () => {
-        await readFully(d.fh, arena.view(slot, length), offset, what);
-        progress.bytesRead += length;
-        feed.push(i, () =>
-          group.spawn(async () => {
-            try {
-              await pool.run({ op: "streamUpdate", stream, ...arena.ref(slot, length) }, [], stream);
-            } finally {
-              unref();
-            }
-          }),
-        );
         try {
+          await readFully(d.fh, arena.view(slot, length), offset, what);
+          progress.bytesRead += length;
           const h = await pool.run({ op: "hash", ...arena.ref(slot, length) });
-          if (h.zero || h.id === null) {
+          if (h.zero || h.id === null || h.sha256 === null) {
+            image.addZero(i, length);
             d.stats.chunksZero++;
           } else {
+            image.add(i, h.sha256);
             const cid = h.id;
             d.chunks[i] = cid;
             if (!index.has(cid) && !uploading.has(cid)) {
               uploading.add(cid);
               const enc = await pool.run({ op: "encode", id: cid, compress: o.compression, ...arena.ref(slot, length) });
-              await e.store.put(chunkObjectKey(cid), new Uint8Array(enc.object), putOpts);
+              await e.store.put(chunkObjectKey(cid), new Uint8Array(enc.object), { ...putOpts, contentMd5: enc.md5 });
               index.add(cid);
               d.stats.chunksNew++;
               d.stats.bytesNew += enc.object.byteLength;
@@ -326,22 +302,15 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
             }
           }
         } finally {
-          unref();
+          arena.release(slot);
         }
         progress.chunksTotal++;
         report();
       });
     }
   }
-  // Each disk's stream went to one worker in order; its digest request queues behind the updates.
-  const digests = () => Promise.all(streams.map((s) => pool.run({ op: "streamDigest", stream: s }, [], s).then((r) => r.hex)));
-  try {
-    await group.finish("backup");
-  } catch (err) {
-    await digests().catch(() => undefined); // discard the streams' state
-    throw err;
-  }
-  return digests();
+  await group.finish("backup");
+  return images.map((d) => d.hex());
 }
 
 function buildManifest(

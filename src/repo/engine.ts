@@ -15,6 +15,13 @@ export interface Engine {
 export const DEFAULT_CONCURRENCY = 8;
 
 /**
+ * Default downloads in flight for a restore: each holds at most one chunk object (no arena slot:
+ * workers decode and write straight to the target), and more requests in flight hide the latency
+ * of a slow GET.
+ */
+export const RESTORE_CONCURRENCY = 16;
+
+/**
  * Chunk buffers: one per transfer in flight plus one per worker, so hashing continues while every
  * upload is busy. Each slot costs up to two chunks of memory (plaintext + encoded object), and
  * this is the number that keeps a 4 MiB-chunk pipeline under its 300 MiB RSS budget.

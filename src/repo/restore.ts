@@ -11,12 +11,11 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { blockDeviceSize, writeFully } from "./blockdev.ts";
-import { chunkObjectKey, chunkRange } from "./chunk.ts";
+import { chunkObjectKey, chunkRange, ImageDigest } from "./chunk.ts";
 import { REPO } from "./codes.ts";
-import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
+import { RESTORE_CONCURRENCY, type Engine } from "./engine.ts";
 import type { Manifest, ManifestDisk } from "./manifest.ts";
-import { Arena } from "./pool.ts";
-import { TaskGroup } from "./tasks.ts";
+import { Semaphore, TaskGroup } from "./tasks.ts";
 
 export interface RestoreProgress {
   bytesWritten: number;
@@ -28,12 +27,12 @@ export interface RestoreProgress {
 
 export interface RestoreOptions {
   onProgress?: (p: RestoreProgress) => void;
-  /** Downloads in flight; default 8. */
+  /** Downloads in flight; default 16. */
   concurrency?: number;
   signal?: AbortSignal;
   /** fsync each target at the end (default true: a restored disk must survive a power cut). */
   sync?: boolean;
-  /** Compare the SHA-256 of each restored image with the manifest (default true). */
+  /** Compare the image digest (docs/format.md §6) of each restored image with the manifest (default true). */
   verifyImage?: boolean;
   /**
    * Extend an existing regular file smaller than the disk (default true). false treats existing
@@ -137,19 +136,6 @@ async function openTarget(t: Target): Promise<fsp.FileHandle> {
   }
 }
 
-class OrderedFeed {
-  private next = 0;
-  private readonly ready = new Map<number, () => void>();
-  push(i: number, send: () => void): void {
-    this.ready.set(i, send);
-    for (let f = this.ready.get(this.next); f; f = this.ready.get(this.next)) {
-      this.ready.delete(this.next);
-      this.next++;
-      f();
-    }
-  }
-}
-
 /** An ArrayBuffer we may transfer to a worker: the object's own, or a copy when it is a view. */
 function ownBuffer(obj: Uint8Array): ArrayBuffer {
   if (obj.byteOffset === 0 && obj.buffer instanceof ArrayBuffer && obj.byteLength === obj.buffer.byteLength) return obj.buffer;
@@ -158,15 +144,20 @@ function ownBuffer(obj: Uint8Array): ArrayBuffer {
   return ab;
 }
 
+/** While restoring, flush a target every this many bytes in the background: the final fsync is then short. */
+const SYNC_EVERY = 256 * 1024 * 1024;
+
 export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: RestoreOptions = {}): Promise<RestoreSummary> {
   const started = performance.now();
   const targets = await checkTargets(jobs, o.growFiles ?? true); // every check before the first write
   const pool = e.pool();
-  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+  const concurrency = o.concurrency ?? RESTORE_CONCURRENCY;
   const verifyImage = o.verifyImage ?? true;
+  const sync = o.sync ?? true;
   const maxChunk = Math.max(...jobs.map((j) => j.disk.chunkSize));
-  const arena = new Arena(arenaSlots(concurrency, pool.size), maxChunk);
   const zeros = Buffer.alloc(maxChunk);
+  // Bounds the chunk objects in memory: one per download in flight (from GET to written).
+  const inflight = new Semaphore(concurrency);
   const group = new TaskGroup(o.signal);
   const progress: RestoreProgress = {
     bytesWritten: 0,
@@ -176,41 +167,55 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
     chunksTotal: jobs.reduce((s, j) => s + j.disk.chunks.length, 0),
   };
   const report = () => o.onProgress?.({ ...progress });
-  const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
+  const stoppedOrPermit = (): Promise<boolean> => Promise.race([inflight.acquire().then(() => true), group.whenStopped.then(() => false)]);
 
-  const streams = targets.map(() => pool.newStream());
-  const digests = () => Promise.all(streams.map((s) => pool.run({ op: "streamDigest", stream: s }, [], s)));
+  // The image digest is built from the chunks' SHA-256s (docs/format.md §6), so chunks are
+  // checked, written and hashed in whatever order their downloads finish.
+  const images = targets.map((t) => new ImageDigest(t.job.disk.chunks.length));
   try {
     for (const t of targets) t.fh = await openTarget(t);
     for (const [ti, t] of targets.entries()) {
-      const stream = streams[ti];
+      const image = images[ti];
       const { disk, vg, target } = t.job;
       const fh = t.fh!;
-      const feed = new OrderedFeed();
+      let unsynced = 0;
+      let syncing = false;
+      // Background flush of what was written so far; the final fsync below is what counts.
+      const written = (n: number) => {
+        unsynced += n;
+        if (!sync || syncing || unsynced < SYNC_EVERY) return;
+        unsynced = 0;
+        syncing = true;
+        group.spawn(async () => {
+          try {
+            await fh.datasync();
+          } finally {
+            syncing = false;
+          }
+        });
+      };
       const where = (offset: number, i: number) => `disk ${disk.name} of ${vg} at byte offset ${offset} (chunk ${i})`;
       for (let i = 0; i < disk.chunks.length && !group.stopped; i++) {
         const { offset, length } = chunkRange(i, disk.size, disk.chunkSize);
         const id = disk.chunks[i];
         if (id === null) {
-          if (verifyImage) feed.push(i, () => group.spawn(async () => void (await pool.run({ op: "streamZeros", stream, zeros: length }, [], stream))));
+          if (verifyImage) image.addZero(i, length);
           group.spawn(async () => {
-            if (offset < t.zeroFrom) await writeFully(fh, zeros.subarray(0, length), offset, `${target} (${where(offset, i)})`);
+            if (offset < t.zeroFrom) {
+              await writeFully(fh, zeros.subarray(0, length), offset, `${target} (${where(offset, i)})`);
+              written(length);
+            }
             progress.bytesWritten += length;
             progress.chunksDone++;
             report();
           });
           continue;
         }
-        const slot = await stoppedOrSlot();
-        if (slot === undefined) break;
+        if (!(await stoppedOrPermit())) break;
         if (group.stopped) {
-          arena.release(slot);
+          inflight.release();
           break;
         }
-        let refs = verifyImage ? 2 : 1;
-        const unref = () => {
-          if (--refs === 0) arena.release(slot);
-        };
         group.spawn(async () => {
           try {
             let obj: Uint8Array;
@@ -223,9 +228,14 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
               throw err;
             }
             progress.bytesDownloaded += obj.byteLength;
+            let sha256: string | null;
             try {
               const ab = ownBuffer(obj);
-              await pool.run({ op: "decode", object: ab, id, recomputeId: false, context: where(offset, i), ...arena.ref(slot, length) }, [ab]);
+              // The worker decodes, checks and writes the chunk to the target itself.
+              ({ sha256 } = await pool.run(
+                { op: "decodeWrite", object: ab, id, context: where(offset, i), digest: verifyImage, fd: fh.fd, position: offset, length, target },
+                [ab],
+              ));
             } catch (err) {
               if (err instanceof CbmError && err.kind === "integrity") {
                 throw new CbmError(err.code, `restore of ${where(offset, i)} failed: chunk ${id} is corrupt — ${err.message}`, "integrity", { cause: err });
@@ -233,19 +243,12 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
               throw err;
             }
             if (verifyImage) {
-              feed.push(i, () =>
-                group.spawn(async () => {
-                  try {
-                    await pool.run({ op: "streamUpdate", stream, ...arena.ref(slot, length) }, [], stream);
-                  } finally {
-                    unref();
-                  }
-                }),
-              );
+              if (sha256 === null) throw new CbmError("CBM_INTERNAL", `restore of ${where(offset, i)}: the worker returned no digest`, "runtime");
+              image.add(i, sha256);
             }
-            await writeFully(fh, arena.view(slot, length), offset, `${target} (${where(offset, i)})`);
+            written(length);
           } finally {
-            unref();
+            inflight.release();
           }
           progress.bytesWritten += length;
           progress.chunksDone++;
@@ -253,25 +256,20 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
         });
       }
     }
-    try {
-      await group.finish("restore");
-    } catch (err) {
-      await digests().catch(() => undefined); // discard the streams' state
-      throw err;
-    }
-    const got = await digests();
+    await group.finish("restore");
     if (verifyImage) {
       for (const [ti, t] of targets.entries()) {
-        if (got[ti].hex !== t.job.disk.sha256) {
+        const got = images[ti].hex();
+        if (got !== t.job.disk.sha256) {
           throw new CbmError(
             REPO.corrupt,
-            `restored image of disk ${t.job.disk.name} (${t.job.target}) has SHA-256 ${got[ti].hex}, but backup ${m.id} recorded ${t.job.disk.sha256}`,
+            `restored image of disk ${t.job.disk.name} (${t.job.target}) has image digest ${got}, but backup ${m.id} recorded ${t.job.disk.sha256}`,
             "integrity",
           );
         }
       }
     }
-    if (o.sync ?? true) await Promise.all(targets.map((t) => t.fh!.sync()));
+    if (sync) await Promise.all(targets.map((t) => t.fh!.sync()));
   } finally {
     await Promise.all(targets.map((t) => t.fh?.close().catch(() => undefined)));
   }

@@ -143,6 +143,11 @@ export interface UnsealResult {
   sha256?: Buffer;
 }
 
+/** True when a sealed object's header says its payload is zstd-compressed (no checks: unseal does them). */
+export function sealedIsCompressed(obj: Uint8Array): boolean {
+  return obj.length > 5 && obj[5] === COMPRESSION_ZSTD;
+}
+
 /** `into`, when given, receives the plaintext (it must be exactly plaintext-length bytes). */
 export function unseal(obj: Uint8Array, o: UnsealOptions, into?: Buffer): UnsealResult {
   const b = Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength);
@@ -182,7 +187,9 @@ export function unseal(obj: Uint8Array, o: UnsealOptions, into?: Buffer): Unseal
     d.setAAD(aad(header, o.name));
     d.setAuthTag(tag);
     try {
-      payload = Buffer.concat([d.update(body), d.final()]);
+      const head = d.update(body);
+      const tail = d.final(); // empty for GCM: no concatenation (a copy of the whole chunk) needed
+      payload = tail.length === 0 ? head : Buffer.concat([head, tail]);
     } catch (e) {
       throw new CbmError(REPO.corrupt, `${o.what}: authentication failed (data altered or wrong key)`, "integrity", { cause: e });
     }

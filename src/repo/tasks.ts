@@ -45,3 +45,27 @@ export class TaskGroup {
     if (this.signal?.aborted) throw new CbmError(REPO.aborted, `${what} was cancelled`, "runtime", { cause: this.signal.reason });
   }
 }
+
+/** A counting semaphore: at most `n` holders at a time, the others wait in FIFO order. */
+export class Semaphore {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(n: number) {
+    this.free = Math.max(1, n);
+  }
+
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const w = this.waiters.shift();
+    if (w) w();
+    else this.free++;
+  }
+}

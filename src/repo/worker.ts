@@ -3,11 +3,14 @@
  * whole-image SHA-256). Started by pool.ts; one message in, one reply out, in arrival order.
  */
 import { createHash, type Hash } from "node:crypto";
+import { writeSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { CbmError, errorMessage } from "../util/errors.ts";
-import { chunkId, decodeChunk, encodeChunk, isZero, type ChunkKeys } from "./chunk.ts";
+import { chunkIdFromSha256, chunkSha256, decodeChunkDigest, encodeChunk, isZero, type ChunkKeys } from "./chunk.ts";
+import { REPO } from "./codes.ts";
+import { sealedIsCompressed } from "./sealed.ts";
 import type { SlotRef, WorkerInit, WorkerMessage, WorkerReply, WorkerResult } from "./workerproto.ts";
 
 const init = workerData as WorkerInit;
@@ -36,6 +39,26 @@ function produced(bytes: number): void {
 }
 const ZERO_BLOCK = Buffer.alloc(1024 * 1024);
 
+let scratch = Buffer.alloc(0);
+/** Per-thread plaintext buffer for decodeWrite, valid until the next call. */
+function scratchOf(length: number): Buffer {
+  if (scratch.length < length) scratch = Buffer.allocUnsafe(length);
+  return scratch.subarray(0, length);
+}
+
+function writeAll(fd: number, buf: Uint8Array, position: number, target: string, context: string): void {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off, buf.length - off, position + off);
+    } catch (e) {
+      throw new CbmError(REPO.io, `writing ${target} (${context}) at byte offset ${position + off} failed: ${errorMessage(e)}`, "runtime", { cause: e });
+    }
+  }
+}
+
+const md5Base64 = (b: Uint8Array): string => createHash("md5").update(b).digest("base64");
+
 function view(s: SlotRef): Buffer {
   return Buffer.from(s.sab, s.offset, s.length);
 }
@@ -54,20 +77,41 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
   switch (r.op) {
     case "hash": {
       const data = view(r);
-      if (isZero(data)) return { result: { op: "hash", zero: true, id: null }, transfer: [] };
-      return { result: { op: "hash", zero: false, id: chunkId(data, keys.idKey) }, transfer: [] };
+      if (isZero(data)) return { result: { op: "hash", zero: true, id: null, sha256: null }, transfer: [] };
+      // One pass over the data: the id is derived from the plaintext's SHA-256 (docs/format.md §5).
+      const sum = chunkSha256(data);
+      const id = chunkIdFromSha256(sum, keys.idKey).toString("hex");
+      return { result: { op: "hash", zero: false, id, sha256: sum.toString("hex") }, transfer: [] };
     }
     case "encode": {
       // seal() gives the object its own exactly-sized ArrayBuffer: transfer it, no copy.
       const { object, compressed } = encodeChunk(view(r), r.id, keys, r.compress);
       const ab = object.buffer as ArrayBuffer;
       if (keys.chunkKey) produced(object.length); // the cipher's output, copied into object
-      return { result: { op: "encode", object: ab, compressed }, transfer: [ab] };
+      return { result: { op: "encode", object: ab, compressed, md5: md5Base64(object) }, transfer: [ab] };
     }
     case "decode": {
-      decodeChunk(new Uint8Array(r.object), r.id, keys, { recomputeId: r.recomputeId, context: r.context, into: view(r) });
+      const { sha256 } = decodeChunkDigest(new Uint8Array(r.object), r.id, keys, {
+        recomputeId: r.recomputeId,
+        context: r.context,
+        into: view(r),
+        digest: r.digest ?? false,
+      });
       produced(r.object.byteLength * (keys.chunkKey ? 2 : 1)); // the received object (+ its plaintext)
-      return { result: { op: "decode", length: r.length }, transfer: [] };
+      return { result: { op: "decode", length: r.length, sha256: sha256 ? sha256.toString("hex") : null }, transfer: [] };
+    }
+    case "decodeWrite": {
+      const obj = new Uint8Array(r.object);
+      // Compressed: zstd decompresses into scratch. Raw: the decipher's output (or the object's own
+      // bytes) is the plaintext already, written as it is.
+      const into = sealedIsCompressed(obj) ? scratchOf(r.length) : undefined;
+      const { plain, sha256 } = decodeChunkDigest(obj, r.id, keys, { context: r.context, into, digest: r.digest });
+      if (plain.length !== r.length) {
+        throw new CbmError(REPO.corrupt, `chunk ${r.id} (${r.context}): ${plain.length} plaintext bytes, its position needs ${r.length}`, "integrity");
+      }
+      writeAll(r.fd, plain, r.position, r.target, r.context);
+      produced(r.object.byteLength * (keys.chunkKey ? 2 : 1));
+      return { result: { op: "decodeWrite", sha256: sha256 ? sha256.toString("hex") : null }, transfer: [] };
     }
     case "streamUpdate":
       stream(r.stream).update(view(r));

@@ -1,7 +1,7 @@
 /**
  * Messages between the engine and its hashing/compression/encryption workers (worker.ts).
- * Chunk plaintext lives in a SharedArrayBuffer arena (slots of chunkSize bytes) so that the same
- * bytes can be hashed for the chunk id and for the whole-image digest without copies or transfers.
+ * Chunk plaintext lives in a SharedArrayBuffer arena (slots of chunkSize bytes) so that workers read
+ * and write it without copies or transfers.
  */
 import type { ErrorKind } from "../util/errors.ts";
 
@@ -18,12 +18,21 @@ export interface SlotRef {
 }
 
 export type WorkerRequest =
-  /** Zero check, then (if not zero) the chunk id. */
+  /** Zero check, then (if not zero) the plaintext's SHA-256 and the chunk id derived from it. */
   | ({ op: "hash" } & SlotRef)
-  /** Compress (if asked and worth it) and encrypt; the object comes back transferred. */
+  /** Compress (if asked and worth it) and encrypt; the object comes back transferred, with its MD5. */
   | ({ op: "encode"; id: string; compress: boolean } & SlotRef)
-  /** Decode and check a chunk object; the plaintext is written into the slot. */
-  | ({ op: "decode"; object: ArrayBuffer; id: string; recomputeId: boolean; context: string } & SlotRef)
+  /**
+   * Decode and check a chunk object; the plaintext is written into the slot. `digest`: also return
+   * the plaintext's SHA-256 (always returned for unencrypted chunks and with recomputeId).
+   */
+  | ({ op: "decode"; object: ArrayBuffer; id: string; recomputeId: boolean; context: string; digest?: boolean } & SlotRef)
+  /**
+   * Decode and check a chunk object of `length` plaintext bytes and write the plaintext to the open
+   * file descriptor `fd` at `position` (synchronously, in the worker): no arena slot, no copy back
+   * to the main thread. `target` names the file in messages.
+   */
+  | { op: "decodeWrite"; object: ArrayBuffer; id: string; context: string; digest: boolean; fd: number; position: number; length: number; target: string }
   /** Feed the bytes of a slot to the running SHA-256 of stream `stream` (messages arrive in order). */
   | ({ op: "streamUpdate"; stream: number } & SlotRef)
   /** Feed `zeros` zero bytes to stream `stream`. */
@@ -32,9 +41,12 @@ export type WorkerRequest =
   | { op: "streamDigest"; stream: number };
 
 export type WorkerResult =
-  | { op: "hash"; zero: boolean; id: string | null }
-  | { op: "encode"; object: ArrayBuffer; compressed: boolean }
-  | { op: "decode"; length: number }
+  /** sha256: hex SHA-256 of the plaintext (null for a zero chunk). */
+  | { op: "hash"; zero: boolean; id: string | null; sha256: string | null }
+  /** md5: base64 MD5 of the object (its Content-MD5), computed here rather than on the main thread. */
+  | { op: "encode"; object: ArrayBuffer; compressed: boolean; md5: string }
+  | { op: "decode"; length: number; sha256: string | null }
+  | { op: "decodeWrite"; sha256: string | null }
   | { op: "streamUpdate" }
   | { op: "streamZeros" }
   | { op: "streamDigest"; hex: string };
