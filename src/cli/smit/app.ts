@@ -113,7 +113,7 @@ export class SmitApp {
     }
   }
 
-  private back(): void {
+  private async back(): Promise<void> {
     const t = this.top;
     if (t?.kind === "status" && t.state === "RUNNING") return;
     this.stack.pop();
@@ -121,7 +121,7 @@ export class SmitApp {
       this.io.quit();
       return;
     }
-    void this.refreshTop().then(() => this.render());
+    await this.refreshTop();
   }
 
   exit(): void {
@@ -142,7 +142,7 @@ export class SmitApp {
     try {
       if (t.kind === "menu" || t.kind === "selector") await this.listKey(t, k);
       else if (t.kind === "form") await this.formKey(t, k);
-      else this.statusKey(t, k);
+      else await this.statusKey(t, k);
     } finally {
       this.busy = false;
     }
@@ -356,7 +356,7 @@ export class SmitApp {
     });
   }
 
-  private statusKey(s: StatusScreen, k: Key): void {
+  private async statusKey(s: StatusScreen, k: Key): Promise<void> {
     const page = this.io.size().rows - 10;
     if (s.popup) {
       if (["esc", "f3", "enter", "f6"].includes(k.name)) s.popup = undefined;
@@ -390,7 +390,7 @@ export class SmitApp {
       case "esc":
       case "f3":
       case "enter":
-        if (s.state !== "RUNNING") this.back();
+        if (s.state !== "RUNNING") await this.back();
         return;
     }
   }
