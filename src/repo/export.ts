@@ -2,15 +2,17 @@
  * Plain-image export: one disk of one backup written as a single raw image — a file, or one object
  * in any S3 bucket (multipart upload from a stream) — so that the paper's recovery procedure
  * (boto3 download_file, then dd) works on a machine without CBM. Memory is bounded: at most
- * `prefetch` decoded chunks are held at a time, whatever the disk size. The image's SHA-256 is
- * compared with the manifest's before the upload completes (a mismatch aborts the multipart upload,
- * so no partial or wrong object is left) or, for a file, before it is renamed into place.
+ * `prefetch` decoded chunks are held at a time, whatever the disk size. The image digest
+ * (docs/format.md §6) is compared with the manifest's before the upload completes (a mismatch aborts
+ * the multipart upload, so no partial or wrong object is left) or, for a file, before it is renamed
+ * into place. The summary also gives the plain SHA-256 of the image (what `sha256sum` prints for the
+ * downloaded file or the disk written from it), for checking on a machine without CBM.
  */
 import { createHash } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import type { ObjectStore } from "../objectstore/types.ts";
 import { CbmError } from "../util/errors.ts";
-import { chunkRange } from "./chunk.ts";
+import { chunkRange, chunkSha256, ImageDigest, zeroChunkSha256 } from "./chunk.ts";
 import { REPO } from "./codes.ts";
 import type { Manifest, ManifestDisk } from "./manifest.ts";
 import type { Repository } from "./repository.ts";
@@ -27,15 +29,19 @@ export interface ExportSummary {
   disk: string;
   fileName: string;
   size: number;
+  /** SHA-256 of the image bytes: `sha256sum` of the exported file (or of a disk written from it). */
   sha256: string;
+  /** The manifest's image digest (docs/format.md §6), checked. */
+  imageDigest: string;
   target: string;
   durationMs: number;
 }
 
 /** The decoded image of a disk, in order, as chunk-sized pieces; checks the whole-image SHA-256 at the end. */
-export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk, o: ExportOptions = {}): AsyncGenerator<Uint8Array> {
+export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk, o: ExportOptions = {}, out: { sha256?: string } = {}): AsyncGenerator<Uint8Array> {
   const ahead = Math.max(1, o.prefetch ?? 4);
   const hash = createHash("sha256");
+  const digest = new ImageDigest(d.chunks.length);
   const fetch = (i: number): Promise<Uint8Array> => {
     const id = d.chunks[i];
     const { offset, length } = chunkRange(i, d.size, d.chunkSize);
@@ -55,23 +61,24 @@ export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk,
   fill();
   while (queue.length > 0) {
     if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new CbmError(REPO.badRequest, "export aborted", "runtime");
+    const i = next - queue.length; // index of the piece at the head of the queue
     const piece = await queue.shift()!;
     fill();
     hash.update(piece);
+    digest.add(i, d.chunks[i] ? chunkSha256(piece) : zeroChunkSha256(piece.byteLength));
     written += piece.byteLength;
     if (queue.length === 0) {
       // Last piece: check the image before handing it over, so a wrong image never completes.
-      const got = hash.digest("hex");
+      const got = digest.hex();
       if (got !== d.sha256 || written !== d.size) {
-        throw new CbmError(REPO.corrupt, `disk ${d.name} of backup ${m.id}: exported image has SHA-256 ${got}, the manifest says ${d.sha256}`, "integrity");
+        throw new CbmError(REPO.corrupt, `disk ${d.name} of backup ${m.id}: exported image has digest ${got}, the manifest says ${d.sha256}`, "integrity");
       }
+      out.sha256 = hash.digest("hex");
     }
     yield piece;
     o.onProgress?.({ bytesWritten: written, bytesTotal: d.size });
   }
-  if (d.chunks.length === 0 && d.sha256 !== hash.digest("hex")) {
-    throw new CbmError(REPO.corrupt, `disk ${d.name} of backup ${m.id}: empty image does not match its SHA-256`, "integrity");
-  }
+  if (d.chunks.length === 0) out.sha256 = hash.digest("hex");
 }
 
 /** Writes the image to `target`: a path (temp file, fsync, rename) or { store, key } (putStream). */
@@ -84,13 +91,14 @@ export async function exportDisk(
 ): Promise<ExportSummary> {
   const t0 = performance.now();
   let where: string;
+  const sums: { sha256?: string } = {};
   if (typeof target === "string") {
     where = target;
     const tmp = `${target}.cbm-partial`;
     const fh = await open(tmp, "w", 0o600);
     try {
       let pos = 0;
-      for await (const piece of diskImage(repo, m, d, o)) {
+      for await (const piece of diskImage(repo, m, d, o, sums)) {
         let off = 0;
         while (off < piece.byteLength) {
           const { bytesWritten } = await fh.write(piece, off, piece.byteLength - off, pos);
@@ -108,7 +116,7 @@ export async function exportDisk(
     }
   } else {
     where = `${target.store.location.replace(/\/$/, "")}/${target.key}`;
-    await target.store.putStream(target.key, diskImage(repo, m, d, o));
+    await target.store.putStream(target.key, diskImage(repo, m, d, o, sums));
   }
-  return { backupId: m.id, disk: d.name, fileName: d.fileName, size: d.size, sha256: d.sha256, target: where, durationMs: Math.round(performance.now() - t0) };
+  return { backupId: m.id, disk: d.name, fileName: d.fileName, size: d.size, sha256: sums.sha256 ?? "", imageDigest: d.sha256, target: where, durationMs: Math.round(performance.now() - t0) };
 }
