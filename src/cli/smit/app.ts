@@ -54,6 +54,7 @@ interface StatusScreen {
   follow: boolean;
   child?: ChildProcess;
   popup?: Popup;
+  started: number;
 }
 type Screen = MenuScreen | SelectorScreen | FormScreen | StatusScreen;
 
@@ -316,7 +317,7 @@ export class SmitApp {
   }
 
   private pushStatus(command: string, state: StatusScreen["state"], out: string): StatusScreen {
-    const s: StatusScreen = { kind: "status", command, state, out, stdout: false, stderr: out !== "", top: 0, follow: true };
+    const s: StatusScreen = { kind: "status", command, state, out, stdout: false, stderr: out !== "", top: 0, follow: true, started: Date.now() };
     this.stack.push(s);
     this.render();
     return s;
@@ -333,6 +334,8 @@ export class SmitApp {
       stdio: ["ignore", "pipe", "pipe"],
     });
     s.child = child;
+    // The elapsed time ticks while a long command (backup, restore) runs.
+    const tick = setInterval(() => this.top === s && this.render(), 1000);
     const add = (which: "stdout" | "stderr") => (b: Buffer) => {
       s[which] = true;
       // A carriage return (a progress line redrawn in place) replaces the current line.
@@ -345,11 +348,13 @@ export class SmitApp {
     child.stdout?.on("data", add("stdout"));
     child.stderr?.on("data", add("stderr"));
     child.on("error", (e) => {
+      clearInterval(tick);
       s.out += `${e.message}\n`;
       s.state = "Failed";
       this.render();
     });
     child.on("close", (code) => {
+      clearInterval(tick);
       s.state = code === 0 ? "OK" : "Failed";
       s.child = undefined;
       if (this.top === s) this.render();
@@ -431,7 +436,8 @@ export class SmitApp {
       this.drawForm(t, f, w, h, put, foot);
     } else {
       put(0, center("COMMAND STATUS", w));
-      put(2, `Command: ${t.state.padEnd(16)}stdout: ${t.stdout ? "yes" : "no"}           stderr: ${t.stderr ? "yes" : "no"}`);
+      const state = t.state === "RUNNING" ? `running ${Math.floor((Date.now() - t.started) / 1000)} s` : t.state;
+      put(2, `Command: ${state.padEnd(16)}stdout: ${t.stdout ? "yes" : "no"}           stderr: ${t.stderr ? "yes" : "no"}`);
       put(4, "Before command completion, additional instructions may appear below.");
       const lines = t.out.replace(/\n$/, "").split("\n").flatMap((l) => (l === "" ? [""] : wrap(l, w)));
       const avail = h - 6 - 4;

@@ -422,7 +422,7 @@ export function resolve(cfg: Config, id: string, arg?: string): Node | undefined
           field("RG_NAME", "Resource Group Name", rg, "RG_NAME: the backup profile whose backups are restored.", { choices: cloudProfiles(cfg), flag: "+" }),
           field("DISK", "Disk", "", "DISK: the physical volume (hdisk) to restore; empty restores every disk with TARGETS.", { choices: disksOf(cfg, rg), flag: "+" }),
           field("TARGET", "Target Device or File", "", "TARGET: the block device or image file that receives the disk (its size is checked first).", { flag: "/" }),
-          field("TARGETS", "Targets (hdisk=path,...)", "", "TARGETS: several disks at once, hdisk=path pairs separated by commas."),
+          field("TARGETS", "Targets (hdisk:target,...)", "", "TARGETS: several disks at once, hdisk:target pairs separated by commas (a volume group)."),
         ],
       };
     }
