@@ -231,6 +231,16 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   for (const m of marks) if (!due.includes(m)) report.chunksPending += m.rec.chunks.length;
   if (due.length === 0) return report;
 
+  const sweepStart = now();
+  // Leases first, manifests second: a backup that was running at the lease check defers the sweep;
+  // one that ended before it has its manifest listed by the refresh below (the other order would
+  // miss a backup that ends in between).
+  const leasesBefore = await liveLeases(store, now());
+  if (leasesBefore.length > 0) {
+    report.deferred = `backup(s) running into this repository (${leasesBefore.map((l) => `${l.backupId} on ${l.host}`).join(", ")}); chunks are deleted by a later prune`;
+    for (const d of due) report.chunksPending += d.rec.chunks.length;
+    return report;
+  }
   // Backups finished since step 2 reference more chunks: read the manifests that are new.
   for (const id of await repo.backupIds()) {
     if (known.has(id)) continue;
@@ -242,13 +252,6 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
       return report;
     }
   }
-  const leasesBefore = await liveLeases(store, now());
-  if (leasesBefore.length > 0) {
-    report.deferred = `backup(s) running into this repository (${leasesBefore.map((l) => `${l.backupId} on ${l.host}`).join(", ")}); chunks are deleted by a later prune`;
-    for (const d of due) report.chunksPending += d.rec.chunks.length;
-    return report;
-  }
-  const sweepStart = now();
   for (const m of due) {
     const created = Date.parse(m.rec.created);
     for (const [id, mtime] of m.rec.chunks) {
