@@ -122,7 +122,8 @@ export async function exportBackupFiles(ctx: Ctx): Promise<void> {
     if (ctx.out.json) return ctx.out.print(toJson(summary));
     ctx.out.print(
       `Exported ${summary.fileName} (${humanBytes(summary.size)}) of backup ${summary.backupId} to ${summary.target} in ${(summary.durationMs / 1000).toFixed(1)} s.\n` +
-        `SHA-256 ${summary.sha256} (checked). Write it to a disk with: dd if=<file> of=/dev/<disk> bs=1M conv=fsync`,
+        `SHA-256 ${summary.sha256} (sha256sum of the image; every chunk and the image digest were checked).\n` +
+        `Write it to a disk with: dd if=<image> of=/dev/<disk> bs=1M conv=fsync`,
     );
   } finally {
     await repo.close();
