@@ -7,7 +7,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ROOT, runCli, tempHome } from "./helpers/cli.ts";
@@ -29,6 +29,8 @@ before(() => {
 
 after(async () => {
   spawnSync("tmux", ["-L", SOCK, "kill-server"], { stdio: "ignore" });
+  // kill-server leaves the socket file behind: remove it too.
+  await rm(join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, SOCK), { force: true });
   for (const c of homes) await c();
 });
 
