@@ -15,8 +15,12 @@ export const SEALED_VERSION = 1;
 export const HEADER_LEN = 24;
 export const TAG_LEN = 16;
 export const NONCE_LEN = 12;
-/** zstd level 3: zstd's default, ~600 MB/s on incompressible data, GB/s on compressible. */
-export const ZSTD_LEVEL = 3;
+/**
+ * zstd level 1 for chunks (Proxmox Backup Server's choice): on disk images about twice as fast as
+ * level 3 for ~1 % more bytes (measured on the benchmark's image: 0.474 vs 0.469 of the plaintext),
+ * and compression is most of a backup's CPU time. Readers do not care: any level decodes.
+ */
+export const ZSTD_LEVEL = 1;
 /** Keep the compressed form only when it saves at least 3 %. */
 export const MIN_SAVING = 0.03;
 
@@ -69,7 +73,7 @@ function corrupt(what: string, msg: string): CbmError {
 }
 
 /**
- * zstd level 3, kept only when it saves ≥ 3 % and decompresses back to exactly `plain`. Returns a
+ * zstd (ZSTD_LEVEL), kept only when it saves ≥ 3 % and decompresses back to exactly `plain`. Returns a
  * view of per-thread scratch memory, valid until the next call: copy it before compressing again.
  */
 export function maybeCompress(plain: Uint8Array): Buffer | null {
