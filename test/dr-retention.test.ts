@@ -13,7 +13,11 @@ import { join } from "node:path";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { applyRetention, isoWeekKey } from "../src/repo/retention.ts";
 import { Repository, prune, markVerified, type Manifest } from "../src/repo/index.ts";
-import { sha256File } from "./helpers/disks.ts";
+import { makeDisk, mutateDisk, sha256File } from "./helpers/disks.ts";
+import { tempHome } from "./helpers/cli.ts";
+import { addObject } from "../src/config/edit.ts";
+import { loadConfig, updateConfig } from "../src/config/store.ts";
+import { runBackupJob } from "../src/jobs/backup.ts";
 
 const KiB = 1024;
 const POLICY = { keepLast: 3, keepDaily: 7, keepWeekly: 4, keepMonthly: 3 };
@@ -140,6 +144,53 @@ describe("retention and prune on a repository", () => {
       await repo.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("retention after each backup", () => {
+  test("a profile with KEEP_LAST=2 PRUNE_GRACE_HOURS=0 keeps two backups and their chunks only; without a policy nothing is pruned", async () => {
+    const { home, cleanup } = await tempHome("cbm-dr-ret-job-");
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, CBM_NODE: "" };
+      const disk = join(home, "sda.img");
+      await makeDisk(disk, 8, 71);
+      await updateConfig(home, (c) => {
+        addObject(c, "node", "Node1", []);
+        addObject(c, "cluster", "c1", [["NODES", "Node1"]]);
+        addObject(c, "physical_volume", "hdisk18", [["DEVICE", disk]]);
+        addObject(c, "volume_group", "VG1", [["PHYSICAL_VOLUMES", "hdisk18"]]);
+        addObject(c, "resource_group", "RG1", [["NODES", "Node1"], ["VOLUME_GROUP", "VG1"]]);
+        addObject(c, "storage_system", "local1", [["TYPE", "local"]]);
+        addObject(c, "backup_profile", "RG1", [
+          ["BACKUP_METHOD", "cloud"], ["VOLUME_GROUP", "VG1"], ["STORAGE_NAME", "local1"], ["CLOUD_SERVICE", "fs"], ["ENDPOINT", join(home, "repos")], ["BUCKET_NAME", "repo"],
+        ]);
+      });
+      let cfg = await loadConfig(home);
+      const first = await runBackupJob(home, cfg, "RG1", { env });
+      assert.equal(first.prune, undefined, "no policy: no prune");
+      await updateConfig(home, (c) => {
+        const p = c.objects.find((o) => o.cls === "backup_profile" && o.name === "RG1")!;
+        p.attrs.KEEP_LAST = "2";
+        p.attrs.PRUNE_GRACE_HOURS = "0";
+      });
+      cfg = await loadConfig(home);
+      const ids = [first.id];
+      for (let i = 0; i < 2; i++) {
+        await mutateDisk(disk, 50, 72 + i);
+        const r = await runBackupJob(home, cfg, "RG1", { env });
+        ids.push(r.id);
+        assert.ok(r.prune, "the policy ran after the backup");
+        assert.deepEqual(r.prune.forgotten, i === 0 ? [] : [ids[0]]);
+      }
+      const store = new FsObjectStore(join(home, "repos", "repo"));
+      const repo = await Repository.open(store, { keyFile: join(home, "keys", "fs-repo.key") });
+      const left = await repo.manifests();
+      assert.deepEqual(left.map((m) => m.id), ids.slice(1));
+      assert.deepEqual([...(await chunkIds(store))].sort(), [...refsOf(left)].sort());
+      await repo.close();
+    } finally {
+      await cleanup();
     }
   });
 });

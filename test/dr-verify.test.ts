@@ -121,6 +121,9 @@ test("verify jobs: rotating samples cover every chunk, verified markers, history
     // 4. With the byte put back, the daemon runs a verify at VERIFY_SCHEDULE (10:30), once per day.
     b[b.length >> 1] ^= 0x55;
     await writeFile(file, b);
+    const manual = await runCli(home, ["verify", "backup_profile", "RG1", "SAMPLE=100"], { env });
+    assert.equal(manual.code, 0, manual.stderr);
+    assert.match(manual.stdout, /^Verify run 7 of RG1 \(100 % per run\): checked (\d+) of \1 chunks .*all good\. Cycle complete; verified: /m);
     const online = await runCli(home, ["online", "resource_group", "RG1"], { env });
     assert.equal(online.code, 0, online.stderr);
     cfg = await loadConfig(home);
