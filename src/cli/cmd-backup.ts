@@ -106,7 +106,7 @@ export async function queryBackupFiles(ctx: Ctx): Promise<void> {
   const { rg, repo } = await openRepoFor(ctx, cfg);
   const backups: BackupInfo[] = repo ? await repo.listBackups(rg ? { rg } : undefined).finally(() => repo.close()) : [];
   const rows = backups.flatMap((b) =>
-    b.vgs.flatMap((vg) => vg.disks.map((d) => ({ name: d.fileName, id: b.id, type: b.type, time: b.time, rg: b.rg, vg: vg.name, disk: d.name, size: d.size, stored: d.bytesStored }))),
+    b.vgs.flatMap((vg) => vg.disks.map((d) => ({ name: d.fileName, id: b.id, type: b.type, time: b.time, cluster: b.cluster, rg: b.rg, vg: vg.name, disk: d.name, size: d.size, stored: d.bytesStored }))),
   );
   if (ctx.out.json) return ctx.out.print(toJson(rows));
   if (rows.length === 0) return;

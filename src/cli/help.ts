@@ -13,10 +13,17 @@ Backups:
   ${prog} backup backup_profile RG [TYPE=full|incremental]       run a backup now
   ${prog} query backup_files RG_NAME=RG                          list backup files
   ${prog} restore backup_files <name|id|latest> [RG_NAME=] [DISK=] TARGET=/dev/...|file
-  ${prog} verify backup_files <name|id|latest|all> [RG_NAME=]
+  ${prog} verify backup_files <name|id|latest|all> [RG_NAME=] [SAMPLE=pct]
+  ${prog} verify backup_profile RG [SAMPLE=pct]                  rotating verify job (recorded, notified)
+  ${prog} export backup_files <name|id|latest> TARGET=s3://bucket/key.img|/path/file.img   plain image
+  ${prog} prune backup_files RG_NAME=RG [DRY_RUN=yes]            apply KEEP_* retention, remove unreferenced chunks
+  ${prog} query repository [BUCKET_NAME=… CLOUD_SERVICE=… …]     what a repository holds (works with an empty CBM_HOME)
   ${prog} setup backup_profile RG [APPLY=yes]                    create the storage's consistency group (dry run by default)
   ${prog} start backup_profile RG [WAIT=yes]                     start remote_storage replication
   ${prog} query backup_jobs [RG_NAME=RG]                         job history
+
+Menus:
+  cbm smit [fast path]                                           SMIT-style screens (cbm smit -h lists fast paths)
 
 Cluster services and lab:
   ${prog} start|stop cluster                                     start/stop the CBM daemon (scheduler, replication monitor)
