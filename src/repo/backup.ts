@@ -3,9 +3,10 @@
  * hash them in worker threads, skip zero chunks and chunks the repository holds, compress + encrypt
  * the rest in the workers, upload with bounded parallelism, and write the manifest last.
  *
- * Memory is bounded by the arena: a chunk buffer is taken before its read and given back only after
- * its upload (and its whole-image hash) finished, so at most `slots` chunks (plus their encoded
- * forms) exist at any time, whatever the disk size.
+ * Memory is bounded by two arenas: a plaintext buffer is taken before a chunk's read and given back
+ * once the chunk is hashed (and encoded); an encoded-object buffer is taken before encoding and given
+ * back after the upload. So at most (plaintext slots + uploads in flight) chunks exist at any time,
+ * whatever the disk size.
  */
 import type * as fsp from "node:fs/promises";
 import { open } from "node:fs/promises";
@@ -16,11 +17,12 @@ import { inScope, listBackupIds, readManifest, writeManifest } from "./catalog.t
 import { chunkCount, chunkObjectKey, chunkRange, ImageDigest } from "./chunk.ts";
 import { ChunkIndex } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
-import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
+import { BACKUP_CONCURRENCY, type Engine } from "./engine.ts";
 import { abandonedLeases, Lease } from "./lease.ts";
 import { manifestKey, type Manifest, type ManifestDisk } from "./manifest.ts";
 import { backupFileName, checkNamePart, dateToMicros, formatIsoMicros, makeBackupId, nowMicros } from "./names.ts";
 import { Arena } from "./pool.ts";
+import { sealedBound } from "./sealed.ts";
 import { TaskGroup } from "./tasks.ts";
 import { TOOL } from "./version.ts";
 
@@ -67,7 +69,7 @@ export interface BackupOptions {
   compression: boolean;
   onProgress?: (p: BackupProgress) => void;
   signal?: AbortSignal;
-  /** Uploads in flight; default 8. */
+  /** Uploads in flight; default 12. */
   concurrency?: number;
 }
 
@@ -247,8 +249,12 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
 async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: ChunkIndex): Promise<string[]> {
   const pool = e.pool();
   const chunkSize = e.config.chunkSize;
-  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
-  const arena = new Arena(arenaSlots(concurrency, pool.size), chunkSize);
+  const concurrency = o.concurrency ?? BACKUP_CONCURRENCY;
+  // Two arenas, so that no chunk-sized buffer is allocated per chunk: plaintext slots (a few per
+  // worker: read, hash, encode) and encoded-object slots (one per upload in flight; workers encode
+  // into them, uploads read from them). Known and zero chunks never wait for an upload.
+  const arena = new Arena(2 * pool.size + 2, chunkSize);
+  const outArena = new Arena(concurrency, sealedBound(chunkSize));
   const group = new TaskGroup(o.signal);
   const uploading = new Set<string>();
   const progress: BackupProgress = {
@@ -279,6 +285,7 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
       }
       const { offset, length } = chunkRange(i, d.size, chunkSize);
       group.spawn(async () => {
+        let released = false;
         try {
           await readFully(d.fh, arena.view(slot, length), offset, what);
           progress.bytesRead += length;
@@ -292,17 +299,24 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
             d.chunks[i] = cid;
             if (!index.has(cid) && !uploading.has(cid)) {
               uploading.add(cid);
-              const enc = await pool.run({ op: "encode", id: cid, compress: o.compression, ...arena.ref(slot, length) });
-              await e.store.put(chunkObjectKey(cid), new Uint8Array(enc.object), { ...putOpts, contentMd5: enc.md5 });
+              const out = await outArena.acquire();
+              try {
+                const enc = await pool.run({ op: "encodeInto", id: cid, compress: o.compression, ...arena.ref(slot, length), out: outArena.ref(out, outArena.slotSize) });
+                arena.release(slot); // the plaintext is done with: the next read may start
+                released = true;
+                await e.store.put(chunkObjectKey(cid), outArena.view(out, enc.length), { ...putOpts, contentMd5: enc.md5 });
+                d.stats.bytesNew += enc.length;
+                progress.bytesStored += enc.length;
+              } finally {
+                outArena.release(out);
+              }
               index.add(cid);
               d.stats.chunksNew++;
-              d.stats.bytesNew += enc.object.byteLength;
               progress.chunksNew++;
-              progress.bytesStored += enc.object.byteLength;
             }
           }
         } finally {
-          arena.release(slot);
+          if (!released) arena.release(slot);
         }
         progress.chunksTotal++;
         report();

@@ -5,7 +5,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { CbmError } from "../util/errors.ts";
 import { REPO } from "./codes.ts";
-import { seal, unseal } from "./sealed.ts";
+import { seal, sealInto, unseal } from "./sealed.ts";
 
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 export const MIN_CHUNK_SIZE = 64 * 1024;
@@ -163,6 +163,12 @@ export function encodeChunk(data: Uint8Array, id: string, keys: ChunkKeys, compr
     compress,
     plainSha256: keys.chunkKey ? undefined : idBytes,
   });
+}
+
+/** encodeChunk into caller memory (at least sealedBound(data.length) bytes); returns the object's length. */
+export function encodeChunkInto(data: Uint8Array, id: string, keys: ChunkKeys, compress: boolean, dst: Uint8Array): { length: number; compressed: boolean } {
+  const idBytes = Buffer.from(id, "hex");
+  return sealInto(data, { kind: "chunk", key: keys.chunkKey, name: idBytes, compress, plainSha256: keys.chunkKey ? undefined : idBytes }, dst);
 }
 
 export interface DecodeOptions {

@@ -15,6 +15,12 @@ export interface Engine {
 export const DEFAULT_CONCURRENCY = 8;
 
 /**
+ * Default uploads in flight for a backup. Each holds an encoded-object buffer (the plaintext
+ * buffers are separate and few), so reading and hashing go on while uploads wait on the network.
+ */
+export const BACKUP_CONCURRENCY = 12;
+
+/**
  * Default downloads in flight for a restore: each holds at most one chunk object (no arena slot:
  * workers decode and write straight to the target), and more requests in flight hide the latency
  * of a slow GET.

@@ -107,9 +107,33 @@ export function seal(plain: Uint8Array, o: SealOptions): SealResult {
   const payload: Uint8Array = compressedForm ?? plain;
   // Its own ArrayBuffer, exactly sized: a worker can transfer it to the main thread without a copy.
   const out = Buffer.from(new ArrayBuffer(HEADER_LEN + payload.length + TAG_LEN));
+  writeSealed(plain, payload, compressedForm !== null, o, out);
+  return { object: out, compressed: compressedForm !== null };
+}
+
+/** Largest sealed object for a plaintext of `plainLen` bytes (compression is kept only when smaller). */
+export function sealedBound(plainLen: number): number {
+  return HEADER_LEN + plainLen + TAG_LEN;
+}
+
+/**
+ * seal() into caller memory (e.g. a shared arena slot of at least sealedBound(plain.length) bytes):
+ * no allocation of the object. Returns its length; the object is dst[0, length).
+ */
+export function sealInto(plain: Uint8Array, o: SealOptions, dst: Uint8Array): { length: number; compressed: boolean } {
+  const compressedForm = o.compress ? maybeCompress(plain) : null;
+  const payload: Uint8Array = compressedForm ?? plain;
+  const length = HEADER_LEN + payload.length + TAG_LEN;
+  if (dst.length < length) throw new CbmError("CBM_INTERNAL", `sealInto: ${dst.length} bytes of room for a ${length}-byte object`, "runtime");
+  writeSealed(plain, payload, compressedForm !== null, o, Buffer.from(dst.buffer, dst.byteOffset, length));
+  return { length, compressed: compressedForm !== null };
+}
+
+/** Writes header, payload (encrypted or not) and tag into out, which is exactly the object's size. */
+function writeSealed(plain: Uint8Array, payload: Uint8Array, compressed: boolean, o: SealOptions, out: Buffer): void {
   out.write(MAGIC[o.kind], 0, "latin1");
   out[4] = SEALED_VERSION;
-  out[5] = compressedForm ? COMPRESSION_ZSTD : COMPRESSION_NONE;
+  out[5] = compressed ? COMPRESSION_ZSTD : COMPRESSION_NONE;
   out[6] = o.key ? CIPHER_AES_GCM : CIPHER_NONE;
   out[7] = 0;
   out.writeUInt32BE(plain.length, 8);
@@ -129,7 +153,6 @@ export function seal(plain: Uint8Array, o: SealOptions): SealResult {
     const sum = o.plainSha256 ?? createHash("sha256").update(plain).digest();
     out.set(sum.subarray(0, TAG_LEN), HEADER_LEN + payload.length);
   }
-  return { object: out, compressed: compressedForm !== null };
 }
 
 export interface UnsealOptions {

@@ -8,7 +8,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { CbmError, errorMessage } from "../util/errors.ts";
-import { chunkIdFromSha256, chunkSha256, decodeChunkDigest, encodeChunk, isZero, type ChunkKeys } from "./chunk.ts";
+import { chunkIdFromSha256, chunkSha256, decodeChunkDigest, encodeChunk, encodeChunkInto, isZero, type ChunkKeys } from "./chunk.ts";
 import { REPO } from "./codes.ts";
 import { sealedIsCompressed } from "./sealed.ts";
 import type { SlotRef, WorkerInit, WorkerMessage, WorkerReply, WorkerResult } from "./workerproto.ts";
@@ -89,6 +89,12 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
       const ab = object.buffer as ArrayBuffer;
       if (keys.chunkKey) produced(object.length); // the cipher's output, copied into object
       return { result: { op: "encode", object: ab, compressed, md5: md5Base64(object) }, transfer: [ab] };
+    }
+    case "encodeInto": {
+      const dst = view(r.out);
+      const { length, compressed } = encodeChunkInto(view(r), r.id, keys, r.compress, dst);
+      if (keys.chunkKey) produced(length); // the cipher's output, copied into the arena
+      return { result: { op: "encodeInto", length, compressed, md5: md5Base64(dst.subarray(0, length)) }, transfer: [] };
     }
     case "decode": {
       const { sha256 } = decodeChunkDigest(new Uint8Array(r.object), r.id, keys, {

@@ -23,6 +23,11 @@ export type WorkerRequest =
   /** Compress (if asked and worth it) and encrypt; the object comes back transferred, with its MD5. */
   | ({ op: "encode"; id: string; compress: boolean } & SlotRef)
   /**
+   * encode, but the object is written into `out` (an arena slot of at least sealedBound(length)
+   * bytes: no allocation, no transfer); the reply gives its length.
+   */
+  | ({ op: "encodeInto"; id: string; compress: boolean; out: SlotRef } & SlotRef)
+  /**
    * Decode and check a chunk object; the plaintext is written into the slot. `digest`: also return
    * the plaintext's SHA-256 (always returned for unencrypted chunks and with recomputeId).
    */
@@ -45,6 +50,7 @@ export type WorkerResult =
   | { op: "hash"; zero: boolean; id: string | null; sha256: string | null }
   /** md5: base64 MD5 of the object (its Content-MD5), computed here rather than on the main thread. */
   | { op: "encode"; object: ArrayBuffer; compressed: boolean; md5: string }
+  | { op: "encodeInto"; length: number; compressed: boolean; md5: string }
   | { op: "decode"; length: number; sha256: string | null }
   | { op: "decodeWrite"; sha256: string | null }
   | { op: "streamUpdate" }
