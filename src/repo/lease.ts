@@ -90,3 +90,84 @@ export async function abandonedLeases(store: ObjectStore, manifestExists: (id: s
   return { since, keys };
 }
 
+/**
+ * Sweeps: a prune announces that it is deleting chunks with `sweeps/<runId>` (written before it checks
+ * leases, renewed while it deletes, removed at the end). A backup takes its lease first and then waits
+ * while a live sweep exists before it lists chunks. Each side writes, then reads what the other wrote,
+ * so at least one sees the other: the prune defers, or the backup waits until the sweep is over.
+ */
+export const SWEEPS_PREFIX = "sweeps/";
+export const SWEEP_TTL_MS = 5 * 60_000;
+const SWEEP_RENEW_MS = 60_000;
+
+export interface SweepRecord {
+  format: "cbm-sweep";
+  version: 1;
+  runId: string;
+  host: string;
+  pid: number;
+  started: string;
+  expires: string;
+}
+
+export class Sweep {
+  private timer: NodeJS.Timeout | undefined;
+  private constructor(
+    private readonly store: ObjectStore,
+    private readonly key: string,
+    private readonly rec: Omit<SweepRecord, "expires">,
+  ) {}
+
+  static async announce(store: ObjectStore, runId: string): Promise<Sweep> {
+    const s = new Sweep(store, `${SWEEPS_PREFIX}${runId}`, {
+      format: "cbm-sweep",
+      version: 1,
+      runId,
+      host: hostname(),
+      pid: process.pid,
+      started: new Date().toISOString(),
+    });
+    await s.write();
+    s.timer = setInterval(() => void s.write().catch(() => undefined), SWEEP_RENEW_MS);
+    s.timer.unref();
+    return s;
+  }
+
+  private write(): Promise<void> {
+    const rec: SweepRecord = { ...this.rec, expires: new Date(Date.now() + SWEEP_TTL_MS).toISOString() };
+    return this.store.put(this.key, Buffer.from(JSON.stringify(rec)));
+  }
+
+  async end(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.store.delete(this.key);
+  }
+}
+
+/** Sweeps that may still be deleting: unexpired, and not held by a dead process of this host. */
+async function liveSweeps(store: ObjectStore): Promise<SweepRecord[]> {
+  const keys: string[] = [];
+  await store.list(SWEEPS_PREFIX, (i) => void keys.push(i.key));
+  const out: SweepRecord[] = [];
+  for (const k of keys) {
+    try {
+      const rec = JSON.parse(Buffer.from(await store.get(k)).toString("utf8")) as SweepRecord;
+      const dead = rec.host === hostname() && !pidAlive(rec.pid);
+      if (!dead && Date.parse(rec.expires) > Date.now()) out.push(rec);
+    } catch {
+      // vanished between list and get: that sweep ended
+    }
+  }
+  return out;
+}
+
+/** Waits (bounded by the sweeps' expiry) until no prune is deleting chunks. */
+export async function waitForSweeps(store: ObjectStore, onWait?: (msg: string) => void, pollMs = 2000): Promise<void> {
+  for (let said = false; ; said = true) {
+    const live = await liveSweeps(store);
+    if (live.length === 0) return;
+    if (!said) onWait?.(`waiting for prune ${live.map((s) => `${s.runId} on ${s.host}`).join(", ")} to finish deleting chunks`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+

@@ -28,7 +28,7 @@ import { chunkIdFromKey, chunkObjectKey } from "./chunk.ts";
 import { CHUNKS_PREFIX } from "./chunkindex.ts";
 import type { BackupScope } from "./catalog.ts";
 import { inScope } from "./catalog.ts";
-import { LEASES_PREFIX, type LeaseRecord } from "./lease.ts";
+import { LEASES_PREFIX, Sweep, type LeaseRecord } from "./lease.ts";
 import { manifestKey, type Manifest } from "./manifest.ts";
 import { isBackupId } from "./names.ts";
 import type { Repository } from "./repository.ts";
@@ -232,56 +232,63 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   if (due.length === 0) return report;
 
   const sweepStart = now();
-  // Leases first, manifests second: a backup that was running at the lease check defers the sweep;
-  // one that ended before it has its manifest listed by the refresh below (the other order would
-  // miss a backup that ends in between).
-  const leasesBefore = await liveLeases(store, now());
-  if (leasesBefore.length > 0) {
-    report.deferred = `backup(s) running into this repository (${leasesBefore.map((l) => `${l.backupId} on ${l.host}`).join(", ")}); chunks are deleted by a later prune`;
-    for (const d of due) report.chunksPending += d.rec.chunks.length;
-    return report;
-  }
-  // Backups finished since step 2 reference more chunks: read the manifests that are new.
-  for (const id of await repo.backupIds()) {
-    if (known.has(id)) continue;
-    try {
-      addRefs(refs, await repo.manifest(id));
-    } catch (e) {
-      report.deferred = `manifest ${id} appeared during prune and could not be read (${errorMessage(e)}); nothing deleted`;
+  // Announce the sweep before looking for leases: a backup takes its lease, then waits for sweeps
+  // (lease.ts), so either this prune sees its lease or the backup sees this sweep.
+  const sweep = o.dryRun ? undefined : await Sweep.announce(store, runId);
+  try {
+    // Leases first, manifests second: a backup that was running at the lease check defers the sweep;
+    // one that ended before it has its manifest listed by the refresh below (the other order would
+    // miss a backup that ends in between).
+    const leasesBefore = await liveLeases(store, now());
+    if (leasesBefore.length > 0) {
+      report.deferred = `backup(s) running into this repository (${leasesBefore.map((l) => `${l.backupId} on ${l.host}`).join(", ")}); chunks are deleted by a later prune`;
       for (const d of due) report.chunksPending += d.rec.chunks.length;
       return report;
     }
-  }
-  for (const m of due) {
-    const created = Date.parse(m.rec.created);
-    for (const [id, mtime] of m.rec.chunks) {
-      const cur = unref.get(id);
-      if (!cur || refs.has(id)) continue; // gone already, or referenced again
-      if (cur.mtime !== mtime || cur.mtime > created) continue; // stored again since marked: live
-      if (o.dryRun) {
-        report.chunksDeleted++;
-        report.bytesFreed += cur.size;
-        continue;
-      }
+    // Backups finished since step 2 reference more chunks: read the manifests that are new.
+    for (const id of await repo.backupIds()) {
+      if (known.has(id)) continue;
       try {
-        await store.delete(chunkObjectKey(id));
-        report.chunksDeleted++;
-        report.bytesFreed += cur.size;
+        addRefs(refs, await repo.manifest(id));
       } catch (e) {
-        if (!isRefused(e)) throw e;
-        report.refused.push({ key: chunkObjectKey(id), error: errorMessage(e) });
+        report.deferred = `manifest ${id} appeared during prune and could not be read (${errorMessage(e)}); nothing deleted`;
+        for (const d of due) report.chunksPending += d.rec.chunks.length;
+        return report;
       }
     }
-    if (!o.dryRun && m.key !== "(dry run)") await store.delete(m.key);
-  }
-  if (!o.dryRun) {
-    // A backup that listed chunks/ during the sweep could have trusted a chunk just deleted.
-    const late = (await liveLeases(store, now())).filter((l) => Date.parse(l.started) >= sweepStart.getTime() - 60_000);
-    for (const l of late) {
-      report.warnings.push(
-        `backup ${l.backupId} (${l.host}) started while prune deleted chunks; run "verify" on it when it ends — a missing chunk is stored again by the next full backup`,
-      );
+    for (const m of due) {
+      const created = Date.parse(m.rec.created);
+      for (const [id, mtime] of m.rec.chunks) {
+        const cur = unref.get(id);
+        if (!cur || refs.has(id)) continue; // gone already, or referenced again
+        if (cur.mtime !== mtime || cur.mtime > created) continue; // stored again since marked: live
+        if (o.dryRun) {
+          report.chunksDeleted++;
+          report.bytesFreed += cur.size;
+          continue;
+        }
+        try {
+          await store.delete(chunkObjectKey(id));
+          report.chunksDeleted++;
+          report.bytesFreed += cur.size;
+        } catch (e) {
+          if (!isRefused(e)) throw e;
+          report.refused.push({ key: chunkObjectKey(id), error: errorMessage(e) });
+        }
+      }
+      if (!o.dryRun && m.key !== "(dry run)") await store.delete(m.key);
     }
+    if (!o.dryRun) {
+      // A backup that listed chunks/ during the sweep could have trusted a chunk just deleted.
+      const late = (await liveLeases(store, now())).filter((l) => Date.parse(l.started) >= sweepStart.getTime() - 60_000);
+      for (const l of late) {
+        report.warnings.push(
+          `backup ${l.backupId} (${l.host}) started while prune deleted chunks; run "verify" on it when it ends — a missing chunk is stored again by the next full backup`,
+        );
+      }
+    }
+  } finally {
+    await sweep?.end();
   }
   o.onInfo?.(`prune ${runId}: forgot ${report.forgotten.length} backup(s), deleted ${report.chunksDeleted} chunk(s)`);
   return report;
