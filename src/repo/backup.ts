@@ -202,6 +202,7 @@ async function loadIncrementalBase(e: Engine, o: BackupOptions): Promise<{ paren
 export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSummary> {
   const started = performance.now();
   validateBackupRequest(o);
+  e.pool(); // the worker threads boot while the manifests and leases are read
   const time = o.meta.time ? dateToMicros(o.meta.time) : nowMicros();
   const id = makeBackupId(time);
   const putOpts = o.sse ? { sse: o.sse } : {};

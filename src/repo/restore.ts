@@ -1,7 +1,9 @@
 /**
  * The restore pipeline (docs/format.md §10): check every target first (nothing is written unless
- * all are big enough), then download chunks with bounded parallelism, decode and check them in the
- * worker threads, write them at their offsets, and compare the whole image's SHA-256 at the end.
+ * all are big enough), then download chunks with bounded parallelism; the worker threads decode,
+ * check and write each chunk at its offset and return its SHA-256, in whatever order downloads
+ * finish; at the end the image digest built from those (docs/format.md §6) must match the manifest.
+ * A target is flushed in the background as it fills, then fsynced.
  *
  * Zero chunks: a target file that is new (or grows) already reads as zeros in the new part (holes),
  * so zero chunks there are skipped; elsewhere (old file contents, block devices) zeros are written.

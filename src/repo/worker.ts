@@ -1,6 +1,7 @@
 /**
  * Worker thread: the CPU-heavy, pure work of the pipeline (zero check, chunk id, zstd, AES-GCM,
- * whole-image SHA-256). Started by pool.ts; one message in, one reply out, in arrival order.
+ * SHA-256, MD5 of uploads, restore writes). Started by pool.ts; one message in, one reply out, in
+ * arrival order. (The stream ops, a running SHA-256 fed in order, are not used by backup or restore.)
  */
 import { createHash, type Hash } from "node:crypto";
 import { writeSync } from "node:fs";
