@@ -76,6 +76,7 @@ async function backupOnce(home: string, cfg: Config, rg: string, o: BackupJobOpt
         sse: plan.sse,
         compression: plan.compression,
         onProgress: o.onProgress,
+        onInfo: o.onInfo,
         signal: o.signal,
       });
       return { ...summary, rg, pointInTime: pit.method, location: repo.store.location };

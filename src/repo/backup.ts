@@ -18,7 +18,7 @@ import { chunkCount, chunkObjectKey, chunkRange, ImageDigest } from "./chunk.ts"
 import { ChunkIndex } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
 import { BACKUP_CONCURRENCY, type Engine } from "./engine.ts";
-import { abandonedLeases, Lease } from "./lease.ts";
+import { abandonedLeases, Lease, waitForSweeps } from "./lease.ts";
 import { manifestKey, type Manifest, type ManifestDisk } from "./manifest.ts";
 import { backupFileName, checkNamePart, dateToMicros, formatIsoMicros, makeBackupId, nowMicros } from "./names.ts";
 import { Arena } from "./pool.ts";
@@ -68,6 +68,8 @@ export interface BackupOptions {
   sse?: ServerSideEncryption;
   compression: boolean;
   onProgress?: (p: BackupProgress) => void;
+  /** Messages for the person running the backup (e.g. waiting for a prune to finish). */
+  onInfo?: (msg: string) => void;
   signal?: AbortSignal;
   /** Uploads in flight; default 12. */
   concurrency?: number;
@@ -207,14 +209,6 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
   const id = makeBackupId(time);
   const putOpts = o.sse ? { sse: o.sse } : {};
 
-  // Which chunks exist: a full lists them (and so re-stores lost ones); an incremental trusts its parent.
-  const base = o.type === "incremental" ? await loadIncrementalBase(e, o) : undefined;
-  const parent = base?.parent;
-  // After a backup that died mid-way, chunks it wrote may be partial where PUT is not atomic: a full
-  // does not trust chunks written since it started (an incremental never trusted them: they are in no manifest).
-  const abandoned = await abandonedLeases(e.store, async (bid) => (await e.store.head(manifestKey(bid))) !== undefined);
-  const index = parent && base ? base.index : await ChunkIndex.fromListing(e.store, abandoned.since);
-
   const disks: PlannedDisk[] = [];
   try {
     for (const vg of o.vgs) {
@@ -231,8 +225,18 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
         });
       }
     }
+    // Lease first, then wait for any prune that is deleting chunks, and only then learn which chunks
+    // exist: a prune either sees this lease and defers, or has finished (format §8, §13).
     const lease = await Lease.take(e.store, id, putOpts);
     try {
+      await waitForSweeps(e.store, o.onInfo);
+      // Which chunks exist: a full lists them (and so re-stores lost ones); an incremental trusts its parent.
+      const base = o.type === "incremental" ? await loadIncrementalBase(e, o) : undefined;
+      const parent = base?.parent;
+      // After a backup that died mid-way, chunks it wrote may be partial where PUT is not atomic: a full
+      // does not trust chunks written since it started (an incremental never trusted them: they are in no manifest).
+      const abandoned = await abandonedLeases(e.store, async (bid) => bid !== id && (await e.store.head(manifestKey(bid))) !== undefined);
+      const index = parent && base ? base.index : await ChunkIndex.fromListing(e.store, abandoned.since);
       const digests = await pump(e, o, disks, index);
       const durationMs = Math.round(performance.now() - started);
       const manifest = buildManifest(o, id, time, parent?.id ?? null, disks, digests, e.config.chunkSize, durationMs);

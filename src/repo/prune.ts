@@ -231,7 +231,6 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   for (const m of marks) if (!due.includes(m)) report.chunksPending += m.rec.chunks.length;
   if (due.length === 0) return report;
 
-  const sweepStart = now();
   // Announce the sweep before looking for leases: a backup takes its lease, then waits for sweeps
   // (lease.ts), so either this prune sees its lease or the backup sees this sweep.
   const sweep = o.dryRun ? undefined : await Sweep.announce(store, runId);
@@ -277,15 +276,6 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
         }
       }
       if (!o.dryRun && m.key !== "(dry run)") await store.delete(m.key);
-    }
-    if (!o.dryRun) {
-      // A backup that listed chunks/ during the sweep could have trusted a chunk just deleted.
-      const late = (await liveLeases(store, now())).filter((l) => Date.parse(l.started) >= sweepStart.getTime() - 60_000);
-      for (const l of late) {
-        report.warnings.push(
-          `backup ${l.backupId} (${l.host}) started while prune deleted chunks; run "verify" on it when it ends — a missing chunk is stored again by the next full backup`,
-        );
-      }
     }
   } finally {
     await sweep?.end();
