@@ -23,6 +23,9 @@ WORK=$(cd "$WORK" && pwd)
 log() { echo "[$(date +%H:%M:%S) +${SECONDS}s] $*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 
+# ---- 0. measure the compiled program (bin/cbm falls back to tsx when dist/ is older than src/) -----
+(cd "$ROOT" && npm run -s build) || die "npm run build failed"
+
 # ---- 1. peers (Debian packages), only when missing ------------------------------------------------
 need=""
 for p in restic awscli zstd time curl openssl; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done

@@ -164,7 +164,7 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
     if (ctx.out.json) return ctx.out.print(toJson(summary));
     ctx.out.print(
       summary.disks.map((d) => `Restored ${d.fileName} (${humanBytes(d.size)}) to ${d.target}`).join("\n") +
-        `\nBackup ${summary.backupId}: ${humanBytes(summary.bytesWritten)} in ${(summary.durationMs / 1000).toFixed(1)} s; every chunk and each image's SHA-256 verified.`,
+        `\nBackup ${summary.backupId}: ${humanBytes(summary.bytesWritten)} in ${(summary.durationMs / 1000).toFixed(1)} s; every chunk and each image digest verified.`,
     );
   } finally {
     await repo.close();
