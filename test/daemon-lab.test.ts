@@ -16,6 +16,7 @@ import { test } from "node:test";
 import { parseAttrLines, runCli, tempHome, words, type CliResult } from "./helpers/cli.ts";
 import type { LabStatus } from "./helpers/lab.ts";
 import { parseDetailed, SshSession, waitFor } from "./helpers/sim.ts";
+import { pidAlive } from "../src/util/proc.ts";
 
 /** The daemon's environment: short periods, metrics on a free port, this node = the lab's Node1. */
 const ENV: NodeJS.ProcessEnv = {
@@ -26,19 +27,7 @@ const ENV: NodeJS.ProcessEnv = {
   CBM_NOTIFY_TIMEOUT: "10",
 };
 
-/** Alive and not a zombie (a zombie has ended; only its exit status waits to be collected). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true;
-  }
-}
+const alive = pidAlive; // zombie-aware: a lab process re-parented to a PID 1 that never reaps stays a zombie
 
 const scrape = (port: number) =>
   new Promise<string>((resolve, reject) => {

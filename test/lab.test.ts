@@ -5,15 +5,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { runCli, tempHome } from "./helpers/cli.ts";
 import type { LabStatus } from "./helpers/lab.ts";
+import { pidAlive } from "../src/util/proc.ts";
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = pidAlive; // zombie-aware: a lab process re-parented to a PID 1 that never reaps stays a zombie
 
 test("lab up, status, down", { timeout: 60_000 }, async (t) => {
   const { home, cleanup } = await tempHome("cbm-labtest-");
