@@ -13,9 +13,8 @@ import { get } from "node:http";
 import { join } from "node:path";
 import { runCli, tempHome, words, type CliResult } from "./helpers/cli.ts";
 import { makeDisk, mutateDisk, sha256File } from "./helpers/disks.ts";
-import { addObject } from "../src/config/edit.ts";
-import { updateConfig } from "../src/config/store.ts";
 import { JobHistory, pidAlive, type JobRow } from "../src/jobs/history.ts";
+import { writeSite } from "./helpers/site.ts";
 
 const BASE_ENV: NodeJS.ProcessEnv = { TZ: "UTC", CBM_NODE: "", CBM_TICK_MS: "100", CBM_METRICS_PORT: "0", CBM_RETRY_MINUTES: "5" };
 
@@ -65,17 +64,12 @@ test("daemon: SIGKILL mid-backup, restart, no duplicate, interrupted run failed,
     await chmod(freeze, 0o755);
     await mkdir(join(home, "repos"), { recursive: true });
     // The site, written in-process (the clmgr grammar is tested elsewhere; each CLI start costs ~1 s).
-    await updateConfig(home, (c) => {
-      addObject(c, "node", "Node1", []);
-      addObject(c, "cluster", "c1", [["NODES", "Node1"]]);
-      addObject(c, "physical_volume", "hdisk18", [["DEVICE", disk]]);
-      addObject(c, "volume_group", "VG1", [["PHYSICAL_VOLUMES", "hdisk18"]]);
-      addObject(c, "resource_group", "RG1", [["NODES", "Node1"], ["VOLUME_GROUP", "VG1"]]);
-      addObject(c, "storage_system", "local1", [["TYPE", "local"]]);
-      addObject(c, "backup_profile", "RG1", [
-        ["BACKUP_METHOD", "cloud"], ["VOLUME_GROUP", "VG1"], ["STORAGE_NAME", "local1"], ["CLOUD_SERVICE", "fs"], ["ENDPOINT", join(home, "repos")],
-        ["BUCKET_NAME", "repo"], ["FREEZE_METHOD", freeze], ["BACKUP_SCHEDULE", "17:30"], ["BACKUP_FREQUENCY", "1"],
-      ]);
+    await writeSite(home, {
+      disks: [disk],
+      profile: [
+        ["CLOUD_SERVICE", "fs"], ["ENDPOINT", join(home, "repos")], ["BUCKET_NAME", "repo"], ["FREEZE_METHOD", freeze],
+        ["BACKUP_SCHEDULE", "17:30"], ["BACKUP_FREQUENCY", "1"],
+      ],
     });
     await cli(home, "clmgr online resource_group RG1");
 

@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { runCli, tempHome, words, type CliResult } from "./helpers/cli.ts";
 import { makeDisk, mutateDisk, sha256File, MiB } from "./helpers/disks.ts";
 import { startS3rver, type S3rver } from "./helpers/s3.ts";
-import { addObject } from "../src/config/edit.ts";
 import { updateConfig } from "../src/config/store.ts";
 import { S3ObjectStore } from "../src/objectstore/s3.ts";
 import { createKeyFile, Repository } from "../src/repo/index.ts";
+import { writeSite } from "./helpers/site.ts";
 
 const SIZE_MIB = 24;
 
@@ -55,17 +55,13 @@ describe("restore anywhere", () => {
     }
     const site = await tempHome("cbm-dr-site-");
     const home = site.home;
-    await updateConfig(home, (c) => {
-      addObject(c, "node", "Node1", []);
-      addObject(c, "cluster", "c1", [["NODES", "Node1"]]);
-      ["hdisk18", "hdisk19", "hdisk21", "hdisk22"].forEach((h, i) => addObject(c, "physical_volume", h, [["DEVICE", [...disks, ...spares][i]]]));
-      addObject(c, "volume_group", "VG1", [["PHYSICAL_VOLUMES", "hdisk18,hdisk19"]]);
-      addObject(c, "resource_group", "RG1", [["NODES", "Node1"], ["VOLUME_GROUP", "VG1"]]);
-      addObject(c, "storage_system", "local1", [["TYPE", "local"]]);
-      addObject(c, "backup_profile", "RG1", [
-        ["BACKUP_METHOD", "cloud"], ["VOLUME_GROUP", "VG1"], ["STORAGE_NAME", "local1"], ["COMPRESSION", "enable"], ["CLOUD_SERVICE", "s3"],
-        ["ENDPOINT", s3.endpoint], ["BUCKET_NAME", bucket], ["ACCESS_KEY_ENV", "T_AK"], ["SECRET_KEY_ENV", "T_SK"],
-      ]);
+    await writeSite(home, {
+      disks,
+      spares,
+      profile: [
+        ["COMPRESSION", "enable"], ["CLOUD_SERVICE", "s3"], ["ENDPOINT", s3.endpoint], ["BUCKET_NAME", bucket],
+        ["ACCESS_KEY_ENV", "T_AK"], ["SECRET_KEY_ENV", "T_SK"],
+      ],
     });
     const sha0 = await Promise.all(disks.map(sha256File));
     const full = JSON.parse((await cli(home, "clmgr backup backup_profile RG1 -o json")).stdout) as { id: string };

@@ -15,9 +15,9 @@ import { applyRetention, isoWeekKey } from "../src/repo/retention.ts";
 import { Repository, prune, markVerified, type Manifest } from "../src/repo/index.ts";
 import { makeDisk, mutateDisk, sha256File } from "./helpers/disks.ts";
 import { tempHome } from "./helpers/cli.ts";
-import { addObject } from "../src/config/edit.ts";
 import { loadConfig, updateConfig } from "../src/config/store.ts";
 import { runBackupJob } from "../src/jobs/backup.ts";
+import { writeSite } from "./helpers/site.ts";
 
 const KiB = 1024;
 const POLICY = { keepLast: 3, keepDaily: 7, keepWeekly: 4, keepMonthly: 3 };
@@ -155,17 +155,7 @@ describe("retention after each backup", () => {
       const env: NodeJS.ProcessEnv = { ...process.env, CBM_NODE: "" };
       const disk = join(home, "sda.img");
       await makeDisk(disk, 8, 71);
-      await updateConfig(home, (c) => {
-        addObject(c, "node", "Node1", []);
-        addObject(c, "cluster", "c1", [["NODES", "Node1"]]);
-        addObject(c, "physical_volume", "hdisk18", [["DEVICE", disk]]);
-        addObject(c, "volume_group", "VG1", [["PHYSICAL_VOLUMES", "hdisk18"]]);
-        addObject(c, "resource_group", "RG1", [["NODES", "Node1"], ["VOLUME_GROUP", "VG1"]]);
-        addObject(c, "storage_system", "local1", [["TYPE", "local"]]);
-        addObject(c, "backup_profile", "RG1", [
-          ["BACKUP_METHOD", "cloud"], ["VOLUME_GROUP", "VG1"], ["STORAGE_NAME", "local1"], ["CLOUD_SERVICE", "fs"], ["ENDPOINT", join(home, "repos")], ["BUCKET_NAME", "repo"],
-        ]);
-      });
+      await writeSite(home, { disks: [disk], profile: [["CLOUD_SERVICE", "fs"], ["ENDPOINT", join(home, "repos")], ["BUCKET_NAME", "repo"]] });
       let cfg = await loadConfig(home);
       const first = await runBackupJob(home, cfg, "RG1", { env });
       assert.equal(first.prune, undefined, "no policy: no prune");

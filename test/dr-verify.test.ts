@@ -10,8 +10,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCli, tempHome } from "./helpers/cli.ts";
 import { makeDisk, mutateDisk } from "./helpers/disks.ts";
-import { addObject } from "../src/config/edit.ts";
-import { loadConfig, updateConfig } from "../src/config/store.ts";
+import { loadConfig } from "../src/config/store.ts";
 import { runBackupJob } from "../src/jobs/backup.ts";
 import { JobHistory } from "../src/jobs/history.ts";
 import { nextSlice, runVerifyJob, type VerifyJobResult } from "../src/jobs/verify-job.ts";
@@ -21,6 +20,7 @@ import { readVerified } from "../src/repo/index.ts";
 import { renderMetrics } from "../src/daemon/metrics.ts";
 import { Scheduler } from "../src/daemon/scheduler.ts";
 import { ManualClock } from "../src/daemon/clock.ts";
+import { writeSite } from "./helpers/site.ts";
 
 test("nextSlice walks the sorted ids in windows and wraps", () => {
   const ids = ["a", "b", "c", "d", "e"];
@@ -43,18 +43,12 @@ test("verify jobs: rotating samples cover every chunk, verified markers, history
     await writeFile(notify, `#!/bin/sh\nprintf '%s %s checked=%s\\n%s\\n' "$1" "$2" "$CBM_VERIFY_CHECKED" "$CBM_VERIFY_BAD" >> ${events}\n`);
     await chmod(notify, 0o755);
     await mkdir(join(home, "repos"), { recursive: true });
-    await updateConfig(home, (c) => {
-      addObject(c, "node", "Node1", []);
-      addObject(c, "cluster", "c1", [["NODES", "Node1"]]);
-      addObject(c, "physical_volume", "hdisk18", [["DEVICE", disks[0]]]);
-      addObject(c, "physical_volume", "hdisk19", [["DEVICE", disks[1]]]);
-      addObject(c, "volume_group", "VG1", [["PHYSICAL_VOLUMES", "hdisk18,hdisk19"]]);
-      addObject(c, "resource_group", "RG1", [["NODES", "Node1"], ["VOLUME_GROUP", "VG1"]]);
-      addObject(c, "storage_system", "local1", [["TYPE", "local"]]);
-      addObject(c, "backup_profile", "RG1", [
-        ["BACKUP_METHOD", "cloud"], ["VOLUME_GROUP", "VG1"], ["STORAGE_NAME", "local1"], ["CLOUD_SERVICE", "fs"], ["ENDPOINT", join(home, "repos")],
-        ["BUCKET_NAME", "repo"], ["NOTIFYMETHOD", notify], ["BACKUP_SCHEDULE", "23:00"], ["VERIFY_SCHEDULE", "10:30"], ["VERIFY_SAMPLE", "25"],
-      ]);
+    await writeSite(home, {
+      disks,
+      profile: [
+        ["CLOUD_SERVICE", "fs"], ["ENDPOINT", join(home, "repos")], ["BUCKET_NAME", "repo"], ["NOTIFYMETHOD", notify],
+        ["BACKUP_SCHEDULE", "23:00"], ["VERIFY_SCHEDULE", "10:30"], ["VERIFY_SAMPLE", "25"],
+      ],
     });
     let cfg = await loadConfig(home);
     for (let i = 0; i < 3; i++) {
