@@ -163,7 +163,7 @@ export const CLASSES: readonly ClassDef[] = [
       PRUNE_GRACE_HOURS: int(0, "Prune: hours between marking an unreferenced chunk and deleting it.", "24", 24 * 366),
       VERIFY_SCHEDULE: { type: { kind: "hhmm" }, description: "Daily time of the verify job, HH:MM (empty: no scheduled verification)." },
       VERIFY_SAMPLE: int(1, "Percentage of the chunks each verify job checks; successive jobs rotate through all of them.", "100", 100),
-      OBJECT_LOCK_DAYS: int(0, "Object lock: backups younger than N days are never pruned (the bucket's retention; 0 = none).", "0", 36500),
+      OBJECT_LOCK_DAYS: int(0, "Object lock: new chunks and manifests are written with N days of retention (a bucket CBM creates gets object lock), and backups younger than N days are never pruned (0 = off).", "0", 36500),
     }),
   },
 ];

@@ -59,7 +59,8 @@ async function backupOnce(home: string, cfg: Config, rg: string, o: BackupJobOpt
       `backup_profile "${rg}" has BACKUP_METHOD=${plan.attrs.BACKUP_METHOD}; backups to object storage need BACKUP_METHOD=cloud (remote_storage replicates continuously: clmgr start cluster).`,
     );
   }
-  const repo = await openProfileRepo(home, plan, { create: true, env: o.env, onInfo: o.onInfo });
+  const lockDays = Number(plan.attrs.OBJECT_LOCK_DAYS || 0);
+  const repo = await openProfileRepo(home, plan, { create: true, objectLock: lockDays > 0, env: o.env, onInfo: o.onInfo });
   try {
     const pit = await takePointInTime(home, cfg, plan, o.onInfo);
     try {
@@ -74,6 +75,7 @@ async function backupOnce(home: string, cfg: Config, rg: string, o: BackupJobOpt
           }),
         })),
         sse: plan.sse,
+        retainUntil: lockDays > 0 ? new Date(Date.now() + lockDays * 86_400_000) : undefined,
         compression: plan.compression,
         onProgress: o.onProgress,
         onInfo: o.onInfo,

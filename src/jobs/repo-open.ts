@@ -37,13 +37,13 @@ export function openStore(spec: StoreSpec, env: NodeJS.ProcessEnv = process.env)
 export async function openProfileRepo(
   _home: string,
   plan: Pick<ProfilePlan, "store" | "key">,
-  o: { create?: boolean; env?: NodeJS.ProcessEnv; onInfo?: (m: string) => void } = {},
+  o: { create?: boolean; objectLock?: boolean; env?: NodeJS.ProcessEnv; onInfo?: (m: string) => void } = {},
 ): Promise<Repository> {
   const env = o.env ?? process.env;
   const store = openStore(plan.store, env);
   const cred = credentialOf(plan.key, env);
   if (o.create && !(await store.head("config"))) {
-    await store.ensureContainer?.();
+    await store.ensureContainer?.({ objectLock: o.objectLock });
     if (plan.key.kind === "keyFile") await mkdir(dirname(plan.key.path), { recursive: true, mode: 0o700 });
     const repo = await Repository.init(store, { encryption: cred });
     o.onInfo?.(

@@ -111,9 +111,9 @@ class RetryingStore implements ObjectStore {
     return this.inner.location;
   }
 
-  async ensureContainer(): Promise<void> {
+  async ensureContainer(opts?: { objectLock?: boolean }): Promise<void> {
     const ensure = this.inner.ensureContainer?.bind(this.inner);
-    if (ensure) await retrying(this.policy, `create ${this.inner.location}`, () => ensure());
+    if (ensure) await retrying(this.policy, `create ${this.inner.location}`, () => ensure(opts));
   }
 
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void> {

@@ -395,11 +395,11 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * ObjectStore.ensureContainer: the bucket exists afterwards (created without object lock if it
-   * was missing).
+   * ObjectStore.ensureContainer: the bucket exists afterwards (a missing one is created, with object
+   * lock when asked).
    */
-  ensureContainer(): Promise<void> {
-    return this.ensureBucket();
+  ensureContainer(opts: { objectLock?: boolean } = {}): Promise<void> {
+    return this.ensureBucket(opts);
   }
 
   /**

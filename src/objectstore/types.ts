@@ -53,5 +53,5 @@ export interface ObjectStore {
   /** Removes the object; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
   /** Creates the bucket (or directory) if it does not exist yet; used before a repository's first write. */
-  ensureContainer?(): Promise<void>;
+  ensureContainer?(opts?: { objectLock?: boolean }): Promise<void>;
 }

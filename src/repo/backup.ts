@@ -66,6 +66,11 @@ export interface BackupOptions {
   meta: BackupMeta;
   vgs: BackupVgInput[];
   sse?: ServerSideEncryption;
+  /**
+   * Object lock (OBJECT_LOCK_DAYS): the chunks this backup stores and its manifest are written with
+   * this retention date. Chunks it reuses keep the retention they were written with.
+   */
+  retainUntil?: Date;
   compression: boolean;
   onProgress?: (p: BackupProgress) => void;
   /** Messages for the person running the backup (e.g. waiting for a prune to finish). */
@@ -240,7 +245,7 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
       const digests = await pump(e, o, disks, index);
       const durationMs = Math.round(performance.now() - started);
       const manifest = buildManifest(o, id, time, parent?.id ?? null, disks, digests, e.config.chunkSize, durationMs);
-      await writeManifest(e.store, manifest, e.keys.manifestKey, o.sse);
+      await writeManifest(e.store, manifest, e.keys.manifestKey, { sse: o.sse, retainUntil: o.retainUntil });
       for (const k of abandoned.keys) await e.store.delete(k).catch(() => undefined);
       return summarize(manifest, parent ? "parent" : "listing", disks);
     } finally {
@@ -272,7 +277,7 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
   const report = () => o.onProgress?.({ ...progress });
   // Chunk objects protect themselves (GCM tag, or the SHA-256 checksum): their PUTs carry the
   // worker-computed Content-MD5 against corruption in transit and skip SigV4's payload hash.
-  const putOpts = { ...(o.sse ? { sse: o.sse } : {}), unsignedPayload: true };
+  const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}), unsignedPayload: true };
   const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
 
   // The image digest comes from the chunks' SHA-256s (docs/format.md §6): one hash pass over the

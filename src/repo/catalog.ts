@@ -32,8 +32,8 @@ export async function readManifest(store: ObjectStore, id: string, key: Buffer |
 }
 
 /** Create-only: a backup id is never reused, and a manifest is never rewritten. */
-export async function writeManifest(store: ObjectStore, m: Manifest, key: Buffer | null, sse?: PutOptions["sse"]): Promise<void> {
-  await store.put(manifestKey(m.id), encodeManifest(m, key), { ifNoneMatch: true, ...(sse ? { sse } : {}) });
+export async function writeManifest(store: ObjectStore, m: Manifest, key: Buffer | null, opts: Pick<PutOptions, "sse" | "retainUntil"> = {}): Promise<void> {
+  await store.put(manifestKey(m.id), encodeManifest(m, key), { ifNoneMatch: true, ...opts });
 }
 
 /** Reads manifests with bounded parallelism, preserving order. */
