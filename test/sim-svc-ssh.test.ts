@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
 import { clientKey, defer, parseConcise, SshSession, startSim, tempDir, waitFor } from "./helpers/sim.ts";
+import { generateEd25519 } from "../src/util/sshkey.ts";
 
 const hasSsh = spawnSync("ssh", ["-V"]).error === undefined;
 
@@ -61,7 +62,7 @@ test("login by key and password, shell prompt, persistence across a restart", as
   await s.ok("mkvdisk -size 4 -name Node1_1");
   await s.ok("mkfcconsistgrp -name cg");
   await assert.rejects(SshSession.open(undefined, sim.port, { password: "wrong" }));
-  const otherKey = (await import("ssh2")).default.utils.generateKeyPairSync("ed25519");
+  const otherKey = generateEd25519("other");
   await assert.rejects(SshSession.open(undefined, sim.port, { privateKey: otherKey.private }));
 
   // the interactive shell shows the paper's prompt and runs lines

@@ -17,7 +17,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import ssh2 from "ssh2";
 import { addObject, modifyObject } from "../config/edit.ts";
 import { findObject } from "../config/model.ts";
 import { updateConfig } from "../config/store.ts";
@@ -31,6 +30,7 @@ import { freePort, ROOT, spawnDetached, stopProc, waitFirstLine, waitHttp, type 
 import {
   DEFAULT_LAB_DISK_MIB, LAB_AWS_PROFILE, LAB_BUCKET, LAB_CLUSTER, LAB_DISKS, LAB_NODE, LAB_RG, LAB_STORAGE, LAB_USER, LAB_VG,
 } from "./topology.ts";
+import { generateEd25519 } from "../util/sshkey.ts";
 
 export interface LabStorage {
   /** The name to give `clmgr add storage_system` (mapped in ssh_endpoints.json). */
@@ -97,7 +97,7 @@ async function ensureKey(home: string): Promise<{ made: boolean; pub: string }> 
   const key = defaultKeyPath(home);
   if (existsSync(key) && existsSync(`${key}.pub`)) return { made: false, pub: (await readFile(`${key}.pub`, "utf8")).trim() };
   await mkdir(join(home, "ssh"), { recursive: true, mode: 0o700 });
-  const kp = ssh2.utils.generateKeyPairSync("ed25519", { comment: "cbm-lab" });
+  const kp = generateEd25519("cbm-lab");
   await writeFile(key, kp.private, { mode: 0o600 });
   await writeFile(`${key}.pub`, `${kp.public.trim()}\n`, { mode: 0o644 });
   return { made: true, pub: kp.public.trim() };

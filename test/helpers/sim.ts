@@ -8,8 +8,9 @@ import * as path from "node:path";
 import type { TestContext } from "node:test";
 import ssh2 from "ssh2";
 import { startSvcSimulator, type SvcSimulator, type SvcSimulatorOptions } from "../../src/sim/svc/server.ts";
+import { generateEd25519 } from "../../src/util/sshkey.ts";
 
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 
 export interface KeyPair {
   private: string;
@@ -19,7 +20,7 @@ export interface KeyPair {
 let cachedKey: KeyPair | undefined;
 /** One ed25519 client key per test process (OpenSSH format). */
 export function clientKey(): KeyPair {
-  cachedKey ??= utils.generateKeyPairSync("ed25519", { comment: "test-client" });
+  cachedKey ??= generateEd25519("test-client");
   return cachedKey;
 }
 

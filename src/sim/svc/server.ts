@@ -9,6 +9,7 @@ import { timingSafeEqual } from "node:crypto";
 import ssh2 from "ssh2";
 import type { Connection, ParsedKey, ServerChannel } from "ssh2";
 import { SvcSystem, type SimTiming } from "./system.ts";
+import { generateEd25519 } from "../../util/sshkey.ts";
 
 const { Server, utils } = ssh2;
 
@@ -48,7 +49,7 @@ export async function loadOrCreateHostKey(stateDir: string): Promise<{ privateKe
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
-  const kp = utils.generateKeyPairSync("ed25519", { comment: "svc-simulator" });
+  const kp = generateEd25519("svc-simulator");
   await fsp.writeFile(priv, kp.private, { mode: 0o600 });
   await fsp.writeFile(`${priv}.pub`, kp.public.trim() + "\n", { mode: 0o644 });
   return { privateKey: kp.private, publicKey: kp.public.trim() };
