@@ -7,6 +7,24 @@ import { hostname } from "node:os";
 import type { ObjectStore, PutOptions } from "../objectstore/types.ts";
 import { pidAlive } from "../util/proc.ts";
 
+/**
+ * Reads every small JSON record under a prefix (leases, sweeps, prune marks). A record that vanished
+ * between list and get, or does not parse, comes back with its error so each caller decides.
+ */
+export async function readJsonRecords<T>(store: ObjectStore, prefix: string): Promise<Array<{ key: string; rec?: T; error?: unknown }>> {
+  const keys: string[] = [];
+  await store.list(prefix, (i) => void keys.push(i.key));
+  const out: Array<{ key: string; rec?: T; error?: unknown }> = [];
+  for (const key of keys.sort()) {
+    try {
+      out.push({ key, rec: JSON.parse(Buffer.from(await store.get(key)).toString("utf8")) as T });
+    } catch (error) {
+      out.push({ key, error });
+    }
+  }
+  return out;
+}
+
 export const LEASES_PREFIX = "leases/";
 export const LEASE_TTL_MS = 15 * 60_000;
 export const LEASE_RENEW_MS = 5 * 60_000;
@@ -71,15 +89,8 @@ export class Lease {
 export async function abandonedLeases(store: ObjectStore, manifestExists: (id: string) => Promise<boolean>): Promise<{ since?: Date; keys: string[] }> {
   const keys: string[] = [];
   let since: Date | undefined;
-  const infos: string[] = [];
-  await store.list(LEASES_PREFIX, (info) => void infos.push(info.key));
-  for (const key of infos) {
-    let rec: LeaseRecord;
-    try {
-      rec = JSON.parse(Buffer.from(await store.get(key)).toString("utf8")) as LeaseRecord;
-    } catch {
-      continue;
-    }
+  for (const { key, rec } of await readJsonRecords<LeaseRecord>(store, LEASES_PREFIX)) {
+    if (!rec) continue;
     const expired = Date.parse(rec.expires) < Date.now();
     const deadHere = rec.host === hostname() && !pidAlive(rec.pid);
     if (!(expired || deadHere) || (await manifestExists(rec.backupId))) continue;
@@ -146,16 +157,23 @@ export class Sweep {
 
 /** Sweeps that may still be deleting: unexpired, and not held by a dead process of this host. */
 async function liveSweeps(store: ObjectStore): Promise<SweepRecord[]> {
-  const keys: string[] = [];
-  await store.list(SWEEPS_PREFIX, (i) => void keys.push(i.key));
-  const out: SweepRecord[] = [];
-  for (const k of keys) {
-    try {
-      const rec = JSON.parse(Buffer.from(await store.get(k)).toString("utf8")) as SweepRecord;
-      const dead = rec.host === hostname() && !pidAlive(rec.pid);
-      if (!dead && Date.parse(rec.expires) > Date.now()) out.push(rec);
-    } catch {
-      // vanished between list and get: that sweep ended
+  // A sweep that vanished between list and get has ended.
+  return (await readJsonRecords<SweepRecord>(store, SWEEPS_PREFIX))
+    .flatMap(({ rec }) => (rec ? [rec] : []))
+    .filter((rec) => !(rec.host === hostname() && !pidAlive(rec.pid)) && Date.parse(rec.expires) > Date.now());
+}
+
+/**
+ * Leases of backups that may still be running (unexpired). One that exists but cannot be read (being
+ * rewritten) counts as live, to be safe.
+ */
+export async function liveLeases(store: ObjectStore, now: Date): Promise<LeaseRecord[]> {
+  const out: LeaseRecord[] = [];
+  for (const { key, rec } of await readJsonRecords<LeaseRecord>(store, LEASES_PREFIX)) {
+    if (rec) {
+      if (Date.parse(rec.expires) > now.getTime()) out.push(rec);
+    } else if (await store.head(key)) {
+      out.push({ format: "cbm-lease", version: 1, backupId: key.slice(LEASES_PREFIX.length), host: "?", pid: 0, started: now.toISOString(), expires: now.toISOString() });
     }
   }
   return out;

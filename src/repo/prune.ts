@@ -28,7 +28,7 @@ import { chunkIdFromKey, chunkObjectKey } from "./chunk.ts";
 import { CHUNKS_PREFIX } from "./chunkindex.ts";
 import type { BackupScope } from "./catalog.ts";
 import { inScope } from "./catalog.ts";
-import { LEASES_PREFIX, Sweep, type LeaseRecord } from "./lease.ts";
+import { liveLeases, readJsonRecords, Sweep } from "./lease.ts";
 import { manifestKey, type Manifest } from "./manifest.ts";
 import { isBackupId } from "./names.ts";
 import type { Repository } from "./repository.ts";
@@ -107,23 +107,6 @@ export async function markVerified(store: ObjectStore, backupId: string, chunks:
   await store.put(`${VERIFIED_PREFIX}${backupId}`, Buffer.from(JSON.stringify(rec)));
 }
 
-async function liveLeases(store: ObjectStore, now: Date): Promise<LeaseRecord[]> {
-  const keys: string[] = [];
-  await store.list(LEASES_PREFIX, (i) => void keys.push(i.key));
-  const out: LeaseRecord[] = [];
-  for (const k of keys) {
-    try {
-      const rec = JSON.parse(Buffer.from(await store.get(k)).toString("utf8")) as LeaseRecord;
-      if (Date.parse(rec.expires) > now.getTime()) out.push(rec);
-    } catch {
-      // unreadable or vanished: a lease being rewritten or released; counts as live to be safe
-      // only when it still exists.
-      if (await store.head(k)) out.push({ format: "cbm-lease", version: 1, backupId: k.slice(LEASES_PREFIX.length), host: "?", pid: 0, started: now.toISOString(), expires: now.toISOString() });
-    }
-  }
-  return out;
-}
-
 function addRefs(refs: Set<string>, m: Manifest): void {
   for (const vg of m.vgs) for (const d of vg.disks) for (const c of d.chunks) if (c) refs.add(c);
 }
@@ -193,15 +176,9 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   report.chunksUnreferenced = unref.size;
 
   const marks: Array<{ key: string; rec: MarkRecord }> = [];
-  const markKeys: string[] = [];
-  await store.list(PRUNE_PREFIX, (i) => void markKeys.push(i.key));
-  for (const key of markKeys.sort()) {
-    try {
-      const rec = JSON.parse(Buffer.from(await store.get(key)).toString("utf8")) as MarkRecord;
-      if (rec.format === "cbm-prune-mark" && rec.version === 1 && Array.isArray(rec.chunks)) marks.push({ key, rec });
-    } catch (e) {
-      report.warnings.push(`ignored unreadable prune mark ${key}: ${errorMessage(e)}`);
-    }
+  for (const { key, rec, error } of await readJsonRecords<MarkRecord>(store, PRUNE_PREFIX)) {
+    if (rec?.format === "cbm-prune-mark" && rec.version === 1 && Array.isArray(rec.chunks)) marks.push({ key, rec });
+    else if (error !== undefined) report.warnings.push(`ignored unreadable prune mark ${key}: ${errorMessage(error)}`);
   }
   const alreadyMarked = new Set<string>();
   for (const m of marks) for (const [id] of m.rec.chunks) alreadyMarked.add(id);

@@ -13,7 +13,8 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { blockDeviceSize, writeFully } from "./blockdev.ts";
-import { chunkObjectKey, chunkRange, ImageDigest } from "./chunk.ts";
+import { chunkRange, ImageDigest } from "./chunk.ts";
+import { fetchChunk } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
 import { RESTORE_CONCURRENCY, type Engine } from "./engine.ts";
 import type { Manifest, ManifestDisk } from "./manifest.ts";
@@ -138,14 +139,6 @@ async function openTarget(t: Target): Promise<fsp.FileHandle> {
   }
 }
 
-/** An ArrayBuffer we may transfer to a worker: the object's own, or a copy when it is a view. */
-function ownBuffer(obj: Uint8Array): ArrayBuffer {
-  if (obj.byteOffset === 0 && obj.buffer instanceof ArrayBuffer && obj.byteLength === obj.buffer.byteLength) return obj.buffer;
-  const ab = new ArrayBuffer(obj.byteLength);
-  new Uint8Array(ab).set(obj);
-  return ab;
-}
-
 /** While restoring, flush a target every this many bytes in the background: the final fsync is then short. */
 const SYNC_EVERY = 256 * 1024 * 1024;
 
@@ -220,19 +213,11 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
         }
         group.spawn(async () => {
           try {
-            let obj: Uint8Array;
-            try {
-              obj = await e.store.get(chunkObjectKey(id));
-            } catch (err) {
-              if (err instanceof CbmError && err.kind === "notfound") {
-                throw new CbmError(REPO.chunkMissing, `restore of ${where(offset, i)} failed: chunk ${id} is missing from ${e.store.location}`, "integrity", { cause: err });
-              }
-              throw err;
-            }
-            progress.bytesDownloaded += obj.byteLength;
+            const ab = await fetchChunk(e.store, id);
+            if (!ab) throw new CbmError(REPO.chunkMissing, `restore of ${where(offset, i)} failed: chunk ${id} is missing from ${e.store.location}`, "integrity");
+            progress.bytesDownloaded += ab.byteLength;
             let sha256: string | null;
             try {
-              const ab = ownBuffer(obj);
               // The worker decodes, checks and writes the chunk to the target itself.
               ({ sha256 } = await pool.run(
                 { op: "decodeWrite", object: ab, id, context: where(offset, i), digest: verifyImage, fd: fh.fd, position: offset, length, target },

@@ -6,8 +6,8 @@
  */
 import { randomInt } from "node:crypto";
 import { CbmError, errorMessage } from "../util/errors.ts";
-import { chunkObjectKey, chunkRange } from "./chunk.ts";
-import { ChunkIndex } from "./chunkindex.ts";
+import { chunkRange } from "./chunk.ts";
+import { ChunkIndex, fetchChunk } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
 import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
 import type { Manifest } from "./manifest.ts";
@@ -116,18 +116,12 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
     const first = need.uses[0];
     group.spawn(async () => {
       try {
-        let obj: Uint8Array;
-        try {
-          obj = await e.store.get(chunkObjectKey(id));
-        } catch (err) {
-          if (err instanceof CbmError && err.kind === "notfound") {
-            bad.push({ id, problem: "missing", message: `chunk ${id} disappeared during verify`, usedBy: need.uses });
-            return;
-          }
-          throw err;
+        const ab = await fetchChunk(e.store, id);
+        if (!ab) {
+          bad.push({ id, problem: "missing", message: `chunk ${id} disappeared during verify`, usedBy: need.uses });
+          return;
         }
-        bytesChecked += obj.byteLength;
-        const ab = obj.byteOffset === 0 && obj.buffer instanceof ArrayBuffer && obj.byteLength === obj.buffer.byteLength ? obj.buffer : obj.slice().buffer;
+        bytesChecked += ab.byteLength;
         try {
           await pool.run(
             { op: "decode", object: ab, id, recomputeId: true, context: `disk ${first.disk} at byte offset ${first.offset} of backup ${first.backupId}`, ...arena.ref(slot, need.length) },
