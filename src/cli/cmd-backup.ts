@@ -4,66 +4,31 @@
  * command line override it, so a machine with no profile (the day the site is gone) can still list
  * and restore: clmgr query backup_files BUCKET_NAME=pha-bucket CLOUD_SERVICE=s3 ENDPOINT=… REPO_KEY=file:/…
  */
-import { classDef } from "../config/classes.ts";
-import { type Config, effectiveAttrs, findObject, objectsOf } from "../config/model.ts";
+import { type Config, findObject } from "../config/model.ts";
 import { loadConfig } from "../config/store.ts";
-import { normalizeValue, requireAttr, requireObject } from "../config/validate.ts";
+import { requireObject } from "../config/validate.ts";
 import { runBackupJob } from "../jobs/backup.ts";
 import { recordJob } from "../jobs/history.ts";
-import { diskOf, keySpec, storeSpec } from "../jobs/plan.ts";
-import { openProfileRepo } from "../jobs/repo-open.ts";
-import type { BackupInfo, Repository } from "../repo/index.ts";
-import { integrityError, usageError, validationError } from "../util/errors.ts";
+import { diskOf } from "../jobs/plan.ts";
+import { REPO, type BackupInfo, type Repository } from "../repo/index.ts";
+import { CbmError, integrityError, usageError, validationError } from "../util/errors.ts";
 import { objectName } from "./cmd-config.ts";
-import type { Ctx } from "./context.ts";
+import { argAttr, checkAttrs, type Ctx } from "./context.ts";
+import { openRepoOf, REPO_ATTRS, resolveRepoAttrs } from "./repo-args.ts";
 import { table, toJson } from "./output.ts";
 import { humanBytes, progressBar } from "./progress.ts";
 
-/** Command-line attributes that say where the repository is (override the profile's). */
-const REPO_ATTRS = [
-  "CLOUD_SERVICE", "BUCKET_NAME", "ENDPOINT", "REGION", "AWS_PROFILE", "CREDENTIALS_FILE",
-  "ACCESS_KEY_ENV", "SECRET_KEY_ENV", "REPO_KEY",
-];
-
-const attr = (ctx: Ctx, k: string) => ctx.args.attrs.find(([n]) => n === k)?.[1];
-
-function checkAttrs(ctx: Ctx, allowed: string[]): void {
-  for (const [k] of ctx.args.attrs) {
-    if (!allowed.includes(k)) {
-      throw usageError("CBM_USAGE", `${ctx.args.verb} ${ctx.args.cls} does not take ${k}. Allowed: ${allowed.join(", ")}.`);
-    }
-  }
-}
-
-/** The repository location for RG_NAME (or the only profile), with command-line overrides. */
-function repoAttrs(ctx: Ctx, cfg: Config): { rg?: string; attrs: Record<string, string> } {
-  let rg = attr(ctx, "RG_NAME");
-  const profiles = objectsOf(cfg, "backup_profile").filter((p) => effectiveAttrs(cfg, p).BACKUP_METHOD === "cloud");
-  if (!rg && profiles.length === 1 && !attr(ctx, "BUCKET_NAME")) rg = profiles[0].name;
-  const prof = rg ? findObject(cfg, "backup_profile", rg) : undefined;
-  const base: Record<string, string> = prof
-    ? effectiveAttrs(cfg, prof)
-    : Object.fromEntries(classDef("backup_profile")!.attrs.map((a) => [a.name, cfg.defaults[a.name] ?? a.default ?? ""]));
-  const cls = classDef("backup_profile")!;
-  for (const k of REPO_ATTRS) {
-    const v = attr(ctx, k);
-    if (v !== undefined) base[k] = normalizeValue(cls, requireAttr(cls, k), v, rg ?? "(command line)");
-  }
-  return { rg, attrs: base };
-}
-
+/** The repository of RG_NAME (or of the command-line attributes); none when nothing is stored yet. */
 async function openRepoFor(ctx: Ctx, cfg: Config): Promise<{ rg?: string; repo?: Repository }> {
-  const { rg, attrs } = repoAttrs(ctx, cfg);
+  const { rg, attrs } = resolveRepoAttrs(ctx, cfg);
   if (!attrs.BUCKET_NAME) {
     if (rg && !findObject(cfg, "backup_profile", rg) && !findObject(cfg, "resource_group", rg)) {
       requireObject(cfg, "backup_profile", rg);
     }
     return { rg }; // no cloud repository configured: nothing stored yet
   }
-  const store = storeSpec(ctx.home, attrs);
-  const key = keySpec(ctx.home, attrs);
-  const repo = await openProfileRepo(ctx.home, { store, key }, { env: ctx.env }).catch(async (e: unknown) => {
-    if (e instanceof Error && "code" in e && (e as { code: string }).code === "CBM_REPO_NOT_FOUND") return undefined;
+  const repo = await openRepoOf(ctx, attrs, rg).catch((e: unknown) => {
+    if (e instanceof CbmError && e.code === REPO.missing) return undefined;
     throw e;
   });
   return { rg, repo };
@@ -75,7 +40,7 @@ export async function backupNow(ctx: Ctx): Promise<void> {
   }
   checkAttrs(ctx, ["TYPE", "NAME"]);
   const rg = objectName(ctx, true)!;
-  const type = attr(ctx, "TYPE") ?? "full";
+  const type = argAttr(ctx, "TYPE") ?? "full";
   if (type !== "full" && type !== "incremental") {
     throw validationError("CBM_BAD_VALUE", `Invalid value "${type}" for attribute TYPE: expected full|incremental.`);
   }
@@ -115,8 +80,8 @@ export async function queryBackupFiles(ctx: Ctx): Promise<void> {
 
 /** TARGET=path for one disk, or TARGETS=disk:target,… for several (a target without "/" is a physical_volume). */
 function restoreTargets(ctx: Ctx, cfg: Config): Record<string, string> | string {
-  const one = attr(ctx, "TARGET");
-  const many = attr(ctx, "TARGETS");
+  const one = argAttr(ctx, "TARGET");
+  const many = argAttr(ctx, "TARGETS");
   if (one && many) throw usageError("CBM_USAGE", "Give TARGET= (one disk) or TARGETS= (several), not both.");
   const resolve = (t: string) => (t.startsWith("/") ? t : diskOf(cfg, t).device);
   if (one) return resolve(one);
@@ -132,7 +97,7 @@ function restoreTargets(ctx: Ctx, cfg: Config): Record<string, string> | string 
 
 export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
   checkAttrs(ctx, ["RG_NAME", "DISK", "VG", "TARGET", "TARGETS", "AT", ...REPO_ATTRS]);
-  const ref = attr(ctx, "AT") ?? ctx.args.name;
+  const ref = argAttr(ctx, "AT") ?? ctx.args.name;
   if (!ref) throw usageError("CBM_USAGE", `Usage: ${ctx.prog} restore backup_files <name|id|latest> [RG_NAME=RG] [DISK=hdisk] TARGET=... (or AT=time)`);
   const cfg = await loadConfig(ctx.home);
   const targets = restoreTargets(ctx, cfg);
@@ -145,7 +110,7 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
     let summary;
     if (typeof targets === "string") {
       const m = await repo.findBackup(ref, scope);
-      let disk = attr(ctx, "DISK");
+      let disk = argAttr(ctx, "DISK");
       if (!disk) {
         const byName = m.vgs.flatMap((vg) => vg.disks).find((d) => d.fileName === ref);
         const all = m.vgs.flatMap((vg) => vg.disks);
@@ -156,7 +121,7 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
       summary = await repo.restoreDisk(m.id, disk, targets, { onProgress, growFiles: false });
     } else {
       const m = await repo.findBackup(ref, scope);
-      const vg = attr(ctx, "VG") ?? (m.vgs.length === 1 ? m.vgs[0].name : undefined);
+      const vg = argAttr(ctx, "VG") ?? (m.vgs.length === 1 ? m.vgs[0].name : undefined);
       if (!vg) throw usageError("CBM_USAGE", `Backup ${m.id} holds several volume groups; give VG=.`);
       summary = await repo.restoreVg(m.id, vg, targets, { onProgress, growFiles: false });
     }
@@ -174,7 +139,7 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
 export async function verifyBackupFiles(ctx: Ctx): Promise<void> {
   checkAttrs(ctx, ["RG_NAME", "SAMPLE", ...REPO_ATTRS]);
   const ref = ctx.args.name ?? "all";
-  const sample = attr(ctx, "SAMPLE");
+  const sample = argAttr(ctx, "SAMPLE");
   if (sample !== undefined && !(Number(sample) > 0 && Number(sample) <= 100)) {
     throw validationError("CBM_BAD_VALUE", `Invalid value "${sample}" for attribute SAMPLE: expected a percentage from 1 to 100.`);
   }

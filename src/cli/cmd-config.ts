@@ -4,7 +4,7 @@ import { effectiveAttrs, objectsOf } from "../config/model.ts";
 import { loadConfig, updateConfig } from "../config/store.ts";
 import { requireClass, requireObject } from "../config/validate.ts";
 import { usageError } from "../util/errors.ts";
-import type { Ctx } from "./context.ts";
+import { argAttr, type Ctx } from "./context.ts";
 import { attrLines, toJson } from "./output.ts";
 
 /** The object name: positional, or NAME=… */
@@ -76,7 +76,7 @@ export async function onlineOffline(ctx: Ctx): Promise<void> {
     let node = "";
     if (ctx.args.verb === "online") {
       const nodes = (rg.attrs.NODES ?? "").split(",").filter(Boolean);
-      node = ctx.args.attrs.find(([k]) => k === "NODE")?.[1] ?? nodes[0] ?? "";
+      node = argAttr(ctx, "NODE") ?? nodes[0] ?? "";
       if (!node) throw usageError("CBM_USAGE", `resource_group "${name}" has no NODES; give NODE=name.`);
       if (nodes.length > 0 && !nodes.includes(node)) {
         throw usageError("CBM_USAGE", `NODE="${node}" is not a node of resource_group "${name}". Allowed: ${nodes.join(", ")}.`);

@@ -12,7 +12,7 @@ import { runDaemon, runningPid, startDetached, stopDaemon } from "../daemon/daem
 import { scheduleFor } from "../daemon/scheduler.ts";
 import { JobHistory, type JobRow } from "../jobs/history.ts";
 import { usageError } from "../util/errors.ts";
-import type { Ctx } from "./context.ts";
+import { argAttr, type Ctx } from "./context.ts";
 import { table, toJson } from "./output.ts";
 import { humanBytes } from "./progress.ts";
 
@@ -37,8 +37,8 @@ export async function queryBackupJobs(ctx: Ctx): Promise<void> {
   for (const [k] of ctx.args.attrs) {
     if (k !== "RG_NAME" && k !== "LIMIT") throw usageError("CBM_USAGE", `query backup_jobs does not take ${k}. Allowed: RG_NAME, LIMIT.`);
   }
-  const rg = ctx.args.attrs.find(([k]) => k === "RG_NAME")?.[1] ?? ctx.args.name;
-  const limit = Number(ctx.args.attrs.find(([k]) => k === "LIMIT")?.[1] ?? 0);
+  const rg = argAttr(ctx, "RG_NAME") ?? ctx.args.name;
+  const limit = Number(argAttr(ctx, "LIMIT") ?? 0);
   const hist = JobHistory.open(ctx.home);
   let rows: JobRow[];
   try {

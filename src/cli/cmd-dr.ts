@@ -10,69 +10,35 @@
  * attributes BUCKET_NAME, CLOUD_SERVICE, ENDPOINT, ACCESS_KEY_ENV, SECRET_KEY_ENV, REPO_KEY … given on
  * the command line override it, so all of these work from an empty CBM_HOME.
  */
-import { classDef } from "../config/classes.ts";
-import { type Config, effectiveAttrs, findObject, objectsOf } from "../config/model.ts";
+import type { Config } from "../config/model.ts";
 import { loadConfig } from "../config/store.ts";
-import { normalizeValue, requireAttr } from "../config/validate.ts";
-import { keySpec, storeSpec } from "../jobs/plan.ts";
+import { storeSpec } from "../jobs/plan.ts";
 import { pruneSettings, pruneText, pruneWith } from "../jobs/prune.ts";
-import { openProfileRepo, openStore } from "../jobs/repo-open.ts";
+import { openStore } from "../jobs/repo-open.ts";
 import { badText, runVerifyJob, type VerifyJobResult } from "../jobs/verify-job.ts";
-import { exportDisk, readVerified, type Repository } from "../repo/index.ts";
+import { exportDisk, readVerified } from "../repo/index.ts";
 import { CbmError, usageError, validationError } from "../util/errors.ts";
 import { objectName } from "./cmd-config.ts";
-import type { Ctx } from "./context.ts";
+import { argAttr, checkAttrs, type Ctx } from "./context.ts";
+import { openRepoOf, REPO_ATTRS, resolveRepoAttrs } from "./repo-args.ts";
 import { table, toJson } from "./output.ts";
 import { humanBytes, progressBar } from "./progress.ts";
 
-const REPO_ATTRS = ["CLOUD_SERVICE", "BUCKET_NAME", "ENDPOINT", "REGION", "AWS_PROFILE", "CREDENTIALS_FILE", "ACCESS_KEY_ENV", "SECRET_KEY_ENV", "REPO_KEY"];
 const POLICY_ATTRS = ["KEEP_LAST", "KEEP_DAILY", "KEEP_WEEKLY", "KEEP_MONTHLY", "PRUNE_GRACE_HOURS", "OBJECT_LOCK_DAYS"];
-
-const attr = (ctx: Ctx, k: string) => ctx.args.attrs.find(([n]) => n === k)?.[1];
-
-function checkAttrs(ctx: Ctx, allowed: string[]): void {
-  for (const [k] of ctx.args.attrs) {
-    if (!allowed.includes(k)) throw usageError("CBM_USAGE", `${ctx.args.verb} ${ctx.args.cls} does not take ${k}. Allowed: ${allowed.join(", ")}.`);
-  }
-}
-
-/** The profile's attributes (or the defaults) with command-line overrides of `keys`. */
-function resolveAttrs(ctx: Ctx, cfg: Config, keys: string[]): { rg?: string; attrs: Record<string, string> } {
-  let rg = attr(ctx, "RG_NAME");
-  const profiles = objectsOf(cfg, "backup_profile").filter((p) => effectiveAttrs(cfg, p).BACKUP_METHOD === "cloud");
-  if (!rg && profiles.length === 1 && !attr(ctx, "BUCKET_NAME")) rg = profiles[0].name;
-  const cls = classDef("backup_profile")!;
-  const prof = rg ? findObject(cfg, "backup_profile", rg) : undefined;
-  const attrs: Record<string, string> = prof
-    ? effectiveAttrs(cfg, prof)
-    : Object.fromEntries(cls.attrs.map((a) => [a.name, cfg.defaults[a.name] ?? a.default ?? ""]));
-  for (const k of keys) {
-    const v = attr(ctx, k);
-    if (v !== undefined) attrs[k] = normalizeValue(cls, requireAttr(cls, k), v, rg ?? "(command line)");
-  }
-  return { rg, attrs };
-}
-
-async function openRepo(ctx: Ctx, attrs: Record<string, string>, rg: string | undefined): Promise<Repository> {
-  if (!attrs.BUCKET_NAME) {
-    throw validationError("CBM_NO_REPOSITORY", `No backup repository is configured${rg ? ` for ${rg}` : ""}; give RG_NAME= or BUCKET_NAME= (with CLOUD_SERVICE=, ENDPOINT=, REPO_KEY=).`);
-  }
-  return openProfileRepo(ctx.home, { store: storeSpec(ctx.home, attrs), key: keySpec(ctx.home, attrs) }, { env: ctx.env });
-}
 
 const clusterName = (cfg: Config) => cfg.objects.find((o) => o.cls === "cluster")?.name;
 
 export async function pruneBackupFiles(ctx: Ctx): Promise<void> {
   checkAttrs(ctx, ["RG_NAME", "DRY_RUN", ...POLICY_ATTRS, ...REPO_ATTRS]);
-  const dry = attr(ctx, "DRY_RUN") ?? "no";
+  const dry = argAttr(ctx, "DRY_RUN") ?? "no";
   if (dry !== "yes" && dry !== "no") throw validationError("CBM_BAD_VALUE", `Invalid value "${dry}" for attribute DRY_RUN: expected yes|no.`);
   const cfg = await loadConfig(ctx.home);
-  const { rg, attrs } = resolveAttrs(ctx, cfg, [...POLICY_ATTRS, ...REPO_ATTRS]);
+  const { rg, attrs } = resolveRepoAttrs(ctx, cfg, [...POLICY_ATTRS, ...REPO_ATTRS]);
   if (!rg) throw usageError("CBM_USAGE", `Usage: ${ctx.prog} prune backup_files RG_NAME=RG [DRY_RUN=yes]: retention applies to one resource group.`);
-  const repo = await openRepo(ctx, attrs, rg);
+  const repo = await openRepoOf(ctx, attrs, rg);
   try {
     const s = pruneSettings(attrs);
-    const cluster = attr(ctx, "BUCKET_NAME") ? undefined : clusterName(cfg);
+    const cluster = argAttr(ctx, "BUCKET_NAME") ? undefined : clusterName(cfg);
     const report = await pruneWith(repo, cluster ?? "", rg, s, { dryRun: dry === "yes" });
     if (ctx.out.json) ctx.out.print(toJson(report));
     else ctx.out.print(pruneText(report));
@@ -92,20 +58,20 @@ function parseTarget(t: string): { bucket: string; key: string } | string {
 
 export async function exportBackupFiles(ctx: Ctx): Promise<void> {
   checkAttrs(ctx, ["RG_NAME", "DISK", "VG", "TARGET", "AT", ...REPO_ATTRS]);
-  const ref = attr(ctx, "AT") ?? ctx.args.name;
-  const targetText = attr(ctx, "TARGET");
+  const ref = argAttr(ctx, "AT") ?? ctx.args.name;
+  const targetText = argAttr(ctx, "TARGET");
   if (!ref || !targetText) {
     throw usageError("CBM_USAGE", `Usage: ${ctx.prog} export backup_files <name|id|latest> [RG_NAME=RG] [DISK=hdisk] TARGET=s3://bucket/key.img|/path/file.img`);
   }
   const target = parseTarget(targetText);
   const cfg = await loadConfig(ctx.home);
-  const { rg, attrs } = resolveAttrs(ctx, cfg, REPO_ATTRS);
-  const repo = await openRepo(ctx, attrs, rg);
+  const { rg, attrs } = resolveRepoAttrs(ctx, cfg, REPO_ATTRS);
+  const repo = await openRepoOf(ctx, attrs, rg);
   try {
     const m = await repo.findBackup(ref, rg ? { rg } : undefined);
     const all = m.vgs.flatMap((vg) => vg.disks.map((d) => ({ vg: vg.name, d })));
-    const diskName = attr(ctx, "DISK");
-    const vgName = attr(ctx, "VG");
+    const diskName = argAttr(ctx, "DISK");
+    const vgName = argAttr(ctx, "VG");
     const hits = all.filter((x) => (diskName ? x.d.name === diskName : x.d.fileName === ref) && (!vgName || x.vg === vgName));
     const pick = hits.length === 1 ? hits[0] : !diskName && all.length === 1 ? all[0] : undefined;
     if (!pick) {
@@ -133,7 +99,7 @@ export async function exportBackupFiles(ctx: Ctx): Promise<void> {
 export async function verifyProfileJob(ctx: Ctx): Promise<void> {
   checkAttrs(ctx, ["SAMPLE"]);
   const rg = objectName(ctx, true)!;
-  const sampleText = attr(ctx, "SAMPLE");
+  const sampleText = argAttr(ctx, "SAMPLE");
   const sample = sampleText === undefined ? undefined : Number(sampleText);
   if (sample !== undefined && !(Number.isInteger(sample) && sample >= 1 && sample <= 100)) {
     throw validationError("CBM_BAD_VALUE", `Invalid value "${sampleText}" for attribute SAMPLE: expected a percentage from 1 to 100.`);
@@ -168,8 +134,8 @@ function summaryText(r: VerifyJobResult): string {
 export async function queryRepository(ctx: Ctx): Promise<void> {
   checkAttrs(ctx, ["RG_NAME", ...REPO_ATTRS]);
   const cfg = await loadConfig(ctx.home);
-  const { rg, attrs } = resolveAttrs(ctx, cfg, REPO_ATTRS);
-  const repo = await openRepo(ctx, attrs, rg);
+  const { rg, attrs } = resolveRepoAttrs(ctx, cfg, REPO_ATTRS);
+  const repo = await openRepoOf(ctx, attrs, rg);
   try {
     const backups = await repo.listBackups();
     const verified = await readVerified(repo.store);

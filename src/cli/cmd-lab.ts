@@ -2,10 +2,9 @@
 import { labDown, labStatusJson, labUp, readLabState, type LabState } from "../lab/lab.ts";
 import { runDemo } from "../lab/demo.ts";
 import { usageError } from "../util/errors.ts";
-import type { Ctx } from "./context.ts";
+import { argAttr, type Ctx } from "./context.ts";
 import { table, toJson } from "./output.ts";
 
-const attr = (ctx: Ctx, k: string) => ctx.args.attrs.find(([a]) => a === k)?.[1];
 
 function statusText(st: LabState): string {
   return [
@@ -31,7 +30,7 @@ export async function runLab(ctx: Ctx): Promise<void> {
   const sub = ctx.args.cls ?? "status";
   switch (sub) {
     case "up": {
-      const mib = attr(ctx, "DISK_MIB");
+      const mib = argAttr(ctx, "DISK_MIB");
       const st = await labUp(ctx.home, { diskMiB: mib ? Number(mib) : undefined });
       ctx.out.print(ctx.out.json ? toJson(labStatusJson(st)) : `Lab is up.\n\n${statusText(st)}`);
       return;
@@ -48,8 +47,8 @@ export async function runLab(ctx: Ctx): Promise<void> {
       return;
     }
     case "demo": {
-      const keep = /^(yes|true|1)$/i.test(attr(ctx, "KEEP") ?? "no");
-      const mib = attr(ctx, "DISK_MIB");
+      const keep = /^(yes|true|1)$/i.test(argAttr(ctx, "KEEP") ?? "no");
+      const mib = argAttr(ctx, "DISK_MIB");
       return runDemo(ctx, { keep, diskMiB: mib ? Number(mib) : undefined });
     }
     default:

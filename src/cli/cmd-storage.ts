@@ -16,10 +16,9 @@ import { mappedTo } from "../storage/svc/discover.ts";
 import { localNode } from "../jobs/plan.ts";
 import { CbmError, errorMessage, usageError } from "../util/errors.ts";
 import { objectName, runConfigVerb } from "./cmd-config.ts";
-import type { Ctx } from "./context.ts";
+import { argAttr, type Ctx } from "./context.ts";
 import { toJson } from "./output.ts";
 
-const attr = (ctx: Ctx, k: string): string | undefined => ctx.args.attrs.find(([a]) => a === k)?.[1];
 const yes = (v: string | undefined, def: boolean): boolean => (v === undefined ? def : /^(yes|true|1|y)$/i.test(v));
 
 /** A copy of ctx without our own option attributes (they are not configuration attributes). */
@@ -43,9 +42,9 @@ export interface StorageCheck {
  * The host key seen during the check is pinned in HOST_KEY.
  */
 export async function addStorageSystem(ctx: Ctx): Promise<void> {
-  const check = yes(attr(ctx, "CHECK"), true);
+  const check = yes(argAttr(ctx, "CHECK"), true);
   const plain = without(ctx, ["CHECK"]);
-  const type = attr(ctx, "TYPE") ?? "";
+  const type = argAttr(ctx, "TYPE") ?? "";
   if (!check || type.toUpperCase() !== "SVC") return runConfigVerb(plain);
   const name = objectName(ctx, true)!;
   const cfg = await loadConfig(ctx.home);
@@ -106,7 +105,7 @@ function needProfile(ctx: Ctx): string {
 /** clmgr setup backup_profile RG [APPLY=yes]: dry run by default. */
 export async function setupBackupProfile(ctx: Ctx): Promise<void> {
   const rg = needProfile(ctx);
-  const apply = yes(attr(ctx, "APPLY"), false);
+  const apply = yes(argAttr(ctx, "APPLY"), false);
   const cfg = await loadConfig(ctx.home);
   const r = await setupProfile(ctx.home, cfg, rg, { apply, env: ctx.env });
   if (ctx.out.json) {
@@ -129,9 +128,9 @@ const statusLine = (s: ReplicationStatus) =>
 /** clmgr start backup_profile RG [WAIT=yes] [TIMEOUT=seconds]: start (creating if needed) the replication. */
 export async function startBackupProfile(ctx: Ctx): Promise<void> {
   const rg = needProfile(ctx);
-  const wait = yes(attr(ctx, "WAIT"), false);
-  const timeout = Number(attr(ctx, "TIMEOUT") ?? 600);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw usageError("CBM_USAGE", `TIMEOUT must be a number of seconds; given "${attr(ctx, "TIMEOUT")}".`);
+  const wait = yes(argAttr(ctx, "WAIT"), false);
+  const timeout = Number(argAttr(ctx, "TIMEOUT") ?? 600);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw usageError("CBM_USAGE", `TIMEOUT must be a number of seconds; given "${argAttr(ctx, "TIMEOUT")}".`);
   const cfg = await loadConfig(ctx.home);
   let last = "";
   const st = await startReplication(ctx.home, cfg, rg, {
