@@ -13,8 +13,7 @@ import { ROOT, runCli, tempHome, words, type CliResult } from "./helpers/cli.ts"
 import { makeDisk, mutateDisk, sha256File, MiB } from "./helpers/disks.ts";
 import { probeRgw, startS3rver, type S3rver } from "./helpers/s3.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
-import { updateConfig } from "../src/config/store.ts";
-import { addObject } from "../src/config/edit.ts";
+import { writeSite } from "./helpers/site.ts";
 
 /** The issue's size for the full/incremental scenario; the fault scenarios need less. */
 const DISK_MIB = 256;
@@ -80,7 +79,7 @@ function fsBackend(dir: string): Backend {
   };
 }
 
-/** A cluster with RG1/VG1 on two image-file disks and spare targets, configured through clmgr. */
+/** A cluster with RG1/VG1 on two image-file disks and spare targets (configured in-process: the clmgr grammar has its own tests). */
 async function setupSite(home: string, backend: Backend, sizeMiB = SMALL_MIB): Promise<{ disks: string[]; spares: string[] }> {
   const d = join(home, "disks");
   await mkdir(d, { recursive: true });
@@ -92,23 +91,14 @@ async function setupSite(home: string, backend: Backend, sizeMiB = SMALL_MIB): P
     await writeFile(s, "");
     await truncate(s, sizeMiB * MiB);
   }
-  const lines = [
-    "clmgr add node Node1",
-    "clmgr add cluster c1 NODES=Node1",
-    ...["hdisk18", "hdisk19", "hdisk21", "hdisk22"].map((h, i) => `clmgr add physical_volume ${h} DEVICE=${[...disks, ...spares][i]} SIZE=${sizeMiB * MiB}`),
-    "clmgr add volume_group VG1 PHYSICAL_VOLUMES=hdisk18,hdisk19",
-    "clmgr add resource_group RG1 NODES=Node1 VOLUME_GROUP=VG1",
-    "clmgr add storage_system local1 TYPE=local",
-    `clmgr add backup_profile RG1 BACKUP_METHOD=cloud VOLUME_GROUP=VG1 STORAGE_NAME=local1 COMPRESSION=enable TARGET_DISKS=hdisk21,hdisk22 ${backend.attrs.join(" ")}`,
-  ];
-  // The configuration CLI is tested in config-cli.test.ts; here the same edits run in-process (a
-  // process start per line would cost the suite a minute). Backups and restores go through clmgr.
-  await updateConfig(home, (c) => {
-    for (const l of lines) {
-      const [, , cls, name, ...attrs] = words(`x ${l}`);
-      addObject(c, cls, name, attrs.map((a) => [a.slice(0, a.indexOf("=")).toUpperCase(), a.slice(a.indexOf("=") + 1)] as const));
-    }
-  });  return { disks, spares };
+  const attr = (a: string): [string, string] => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)];
+  await writeSite(home, {
+    disks,
+    spares,
+    pvAttrs: [["SIZE", String(sizeMiB * MiB)]],
+    profile: [["COMPRESSION", "enable"], ["TARGET_DISKS", "hdisk21,hdisk22"], ...backend.attrs.map(attr)],
+  });
+  return { disks, spares };
 }
 
 async function cli(home: string, backend: Backend, line: string, expectCode = 0): Promise<CliResult> {

@@ -56,7 +56,7 @@ test("verify jobs: rotating samples cover every chunk, verified markers, history
       await runBackupJob(home, cfg, "RG1", { type: i === 0 ? "full" : "incremental", env });
     }
     const plan = planProfile(home, cfg, "RG1");
-    const repo = await openProfileRepo(home, plan, { env });
+    const repo = await openProfileRepo(plan, { env });
     const manifests = await repo.manifests();
     const referenced = new Set(manifests.flatMap((m) => m.vgs.flatMap((vg) => vg.disks.flatMap((d) => d.chunks.filter((c): c is string => c !== null)))));
     assert.ok(referenced.size > 8);

@@ -14,7 +14,7 @@ import type { Config } from "../config/model.ts";
 import { loadConfig } from "../config/store.ts";
 import { storeSpec } from "../jobs/plan.ts";
 import { pruneSettings, pruneText, pruneWith } from "../jobs/prune.ts";
-import { openStore } from "../jobs/repo-open.ts";
+import { openObjectStore } from "../objectstore/open.ts";
 import { badText, runVerifyJob, type VerifyJobResult } from "../jobs/verify-job.ts";
 import { exportDisk, readVerified } from "../repo/index.ts";
 import { CbmError, usageError, validationError } from "../util/errors.ts";
@@ -81,7 +81,7 @@ export async function exportBackupFiles(ctx: Ctx): Promise<void> {
     }
     const bar = progressBar(`export ${pick.d.name}`, !ctx.out.json && process.stderr.isTTY === true);
     const onProgress = (p: { bytesWritten: number; bytesTotal: number }) => bar.update(p.bytesWritten, p.bytesTotal);
-    const dest = typeof target === "string" ? target : { store: openStore(storeSpec(ctx.home, { ...attrs, BUCKET_NAME: target.bucket }), ctx.env), key: target.key };
+    const dest = typeof target === "string" ? target : { store: openObjectStore(storeSpec(ctx.home, { ...attrs, BUCKET_NAME: target.bucket }), { env: ctx.env }), key: target.key };
     const summary = await exportDisk(repo, m, pick.d, dest, { onProgress });
     bar.done();
     if (typeof target !== "string") summary.target = `s3://${target.bucket}/${target.key}`;

@@ -37,7 +37,7 @@ export async function runBackupJob(home: string, cfg: Config, rg: string, o: Bac
   const plan = planProfile(home, cfg, rg);
   if (!retentionConfigured(plan.attrs)) return res;
   try {
-    const repo = await openProfileRepo(home, plan, { env: o.env });
+    const repo = await openProfileRepo(plan, { env: o.env });
     try {
       res.prune = await pruneWith(repo, plan.cluster, rg, pruneSettings(plan.attrs));
       o.onInfo?.(pruneText(res.prune).split("\n").filter((l) => !l.startsWith("keep ")).join("\n"));
@@ -60,7 +60,7 @@ async function backupOnce(home: string, cfg: Config, rg: string, o: BackupJobOpt
     );
   }
   const lockDays = Number(plan.attrs.OBJECT_LOCK_DAYS || 0);
-  const repo = await openProfileRepo(home, plan, { create: true, objectLock: lockDays > 0, env: o.env, onInfo: o.onInfo });
+  const repo = await openProfileRepo(plan, { create: true, objectLock: lockDays > 0, env: o.env, onInfo: o.onInfo });
   try {
     const pit = await takePointInTime(home, cfg, plan, o.onInfo);
     try {

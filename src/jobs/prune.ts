@@ -47,7 +47,7 @@ export async function runPruneJob(
   o: { dryRun?: boolean; env?: NodeJS.ProcessEnv; onInfo?: (m: string) => void } = {},
 ): Promise<PruneReport> {
   const plan = planProfile(home, cfg, rg);
-  const repo = await openProfileRepo(home, plan, { env: o.env });
+  const repo = await openProfileRepo(plan, { env: o.env });
   try {
     return await pruneWith(repo, plan.cluster, rg, pruneSettings(plan.attrs), o);
   } finally {

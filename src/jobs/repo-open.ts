@@ -2,14 +2,12 @@
  * Opens (or, for a first backup, creates) the repository a profile points at, with the key its
  * REPO_KEY names. The key's value is never logged.
  */
-import { openObjectStore } from "../objectstore/open.ts";
-import type { ObjectStore } from "../objectstore/types.ts";
-import { Repository } from "../repo/index.ts";
-import type { Credential } from "../repo/index.ts";
-import { validationError } from "../util/errors.ts";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { KeySpec, ProfilePlan, StoreSpec } from "./plan.ts";
+import { openObjectStore } from "../objectstore/open.ts";
+import { Repository, type Credential } from "../repo/index.ts";
+import { validationError } from "../util/errors.ts";
+import type { KeySpec, ProfilePlan } from "./plan.ts";
 
 export function credentialOf(key: KeySpec, env: NodeJS.ProcessEnv): Credential | "none" {
   switch (key.kind) {
@@ -30,17 +28,12 @@ export function credentialOf(key: KeySpec, env: NodeJS.ProcessEnv): Credential |
   }
 }
 
-export function openStore(spec: StoreSpec, env: NodeJS.ProcessEnv = process.env): ObjectStore {
-  return openObjectStore(spec, { env });
-}
-
 export async function openProfileRepo(
-  _home: string,
   plan: Pick<ProfilePlan, "store" | "key">,
   o: { create?: boolean; objectLock?: boolean; env?: NodeJS.ProcessEnv; onInfo?: (m: string) => void } = {},
 ): Promise<Repository> {
   const env = o.env ?? process.env;
-  const store = openStore(plan.store, env);
+  const store = openObjectStore(plan.store, { env });
   const cred = credentialOf(plan.key, env);
   if (o.create && !(await store.head("config"))) {
     await store.ensureContainer?.({ objectLock: o.objectLock });

@@ -189,7 +189,7 @@ export async function runVerifyJob(home: string, cfg: Config, rg: string, o: Ver
     let res: VerifyJobResult;
     try {
       const plan = planProfile(home, cfg, rg);
-      const repo = await openProfileRepo(home, plan, { env: o.env });
+      const repo = await openProfileRepo(plan, { env: o.env });
       try {
         res = await verifyRotating(home, repo, { cluster: plan.cluster, rg }, sample, { signal: o.signal });
       } finally {
