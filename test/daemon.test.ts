@@ -13,7 +13,8 @@ import { get } from "node:http";
 import { join } from "node:path";
 import { runCli, tempHome, words, type CliResult } from "./helpers/cli.ts";
 import { makeDisk, mutateDisk, sha256File } from "./helpers/disks.ts";
-import { JobHistory, pidAlive, type JobRow } from "../src/jobs/history.ts";
+import { JobHistory, type JobRow } from "../src/jobs/history.ts";
+import { pidAlive } from "../src/util/proc.ts";
 import { writeSite } from "./helpers/site.ts";
 
 const BASE_ENV: NodeJS.ProcessEnv = { TZ: "UTC", CBM_NODE: "", CBM_TICK_MS: "100", CBM_METRICS_PORT: "0", CBM_RETRY_MINUTES: "5" };

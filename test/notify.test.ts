@@ -13,7 +13,8 @@ import { addObject, modifyObject } from "../src/config/edit.ts";
 import { updateConfig } from "../src/config/store.ts";
 import { ManualClock } from "../src/daemon/clock.ts";
 import { Scheduler } from "../src/daemon/scheduler.ts";
-import { JobHistory, pidAlive } from "../src/jobs/history.ts";
+import { JobHistory } from "../src/jobs/history.ts";
+import { pidAlive } from "../src/util/proc.ts";
 import { runNotify } from "../src/jobs/notify.ts";
 import { makeDisk } from "./helpers/disks.ts";
 

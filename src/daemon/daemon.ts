@@ -13,7 +13,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config/model.ts";
-import { pidAlive } from "../jobs/history.ts";
+import { pidAlive } from "../util/proc.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { clockFromEnv } from "./clock.ts";
 import { fileLogger, logPath, type Logger } from "./log.ts";

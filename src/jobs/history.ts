@@ -15,7 +15,6 @@ import { clockFromEnv, type Clock } from "../daemon/clock.ts";
 import type { BackupJobResult } from "./backup.ts";
 import { notifyBackup, type NotifyLog } from "./notify.ts";
 import { pidAlive } from "../util/proc.ts";
-export { pidAlive };
 
 /** Backups are "full" | "incremental"; "verify" rows are verify jobs (src/jobs/verify-job.ts). */
 export type JobType = "full" | "incremental" | "verify";

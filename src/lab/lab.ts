@@ -26,7 +26,8 @@ import { parseConcise } from "../storage/svc/parse.ts";
 import { SshSession } from "../storage/svc/ssh.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { CbmError } from "../util/errors.ts";
-import { freePort, ROOT, spawnDetached, stopProc, waitFirstLine, waitHttp, type LabProc } from "./procs.ts";
+import { freePort } from "../util/proc.ts";
+import { ROOT, spawnDetached, stopProc, waitFirstLine, waitHttp, type LabProc } from "./procs.ts";
 import {
   DEFAULT_LAB_DISK_MIB, LAB_AWS_PROFILE, LAB_BUCKET, LAB_CLUSTER, LAB_DISKS, LAB_NODE, LAB_RG, LAB_STORAGE, LAB_USER, LAB_VG,
 } from "./topology.ts";

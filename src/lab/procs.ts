@@ -9,8 +9,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CbmError } from "../util/errors.ts";
-import { pidAlive, freePort, httpAnswers } from "../util/proc.ts";
-export { pidAlive, freePort, httpAnswers };
+import { pidAlive, httpAnswers } from "../util/proc.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -6,7 +6,8 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { pidAlive, stopProc, type LabProc } from "./procs.ts";
+import { pidAlive } from "../util/proc.ts";
+import { stopProc, type LabProc } from "./procs.ts";
 
 const [labDir, ...specs] = process.argv.slice(2);
 const procs: LabProc[] = specs.map((s) => {
