@@ -19,6 +19,7 @@ interface Pending {
 interface Slot {
   worker: Worker;
   pending: Map<number, Pending>;
+  exited: Promise<void>;
 }
 
 function startWorker(init: WorkerInit): Worker {
@@ -42,7 +43,7 @@ export class WorkerPool {
   constructor(init: WorkerInit, size: number = availableParallelism()) {
     for (let i = 0; i < Math.max(1, size); i++) {
       const worker = startWorker(init);
-      const slot: Slot = { worker, pending: new Map() };
+      const slot: Slot = { worker, pending: new Map(), exited: new Promise((resolve) => worker.once("exit", () => resolve())) };
       worker.on("message", (reply: WorkerReply) => this.onReply(slot, reply));
       worker.on("error", (e) => this.failAll(slot, e));
       worker.on("exit", (code) => {
@@ -113,7 +114,16 @@ export class WorkerPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    // Ask each worker to end on its own (so that, e.g., a --cpu-prof profile of it gets written);
+    // terminate the ones that have not within a second.
+    await Promise.all(
+      this.workers.map(async ({ worker, exited }) => {
+        worker.postMessage(null);
+        const timer = setTimeout(() => void worker.terminate(), 1000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
   }
 }
 

@@ -8,7 +8,7 @@
  * Zero chunks: a target file that is new (or grows) already reads as zeros in the new part (holes),
  * so zero chunks there are skipped; elsewhere (old file contents, block devices) zeros are written.
  */
-import type { Stats } from "node:fs";
+import { constants as fsConstants, type Stats } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { CbmError, errorMessage } from "../util/errors.ts";
@@ -19,6 +19,7 @@ import { REPO } from "./codes.ts";
 import { RESTORE_CONCURRENCY, type Engine } from "./engine.ts";
 import type { Manifest, ManifestDisk } from "./manifest.ts";
 import { Semaphore, TaskGroup } from "./tasks.ts";
+import { DIRECT_ALIGN } from "./targetwrite.ts";
 
 export interface RestoreProgress {
   bytesWritten: number;
@@ -76,6 +77,8 @@ interface Target {
   /** Zero chunks at or past this offset need not be written (they read as zeros already). */
   zeroFrom: number;
   fh?: fsp.FileHandle;
+  /** The same target opened with O_DIRECT (targetwrite.ts), where the file system allows it. */
+  direct?: fsp.FileHandle;
 }
 
 function tooSmall(msg: string): CbmError {
@@ -127,7 +130,7 @@ async function openTarget(t: Target): Promise<fsp.FileHandle> {
   const { target, disk } = t.job;
   try {
     if (t.kind === "created") {
-      const fh = await fsp.open(target, "wx");
+      const fh = await fsp.open(target, "wx+"); // readable too: targetwrite.ts probes with a read
       await fh.truncate(disk.size);
       return fh;
     }
@@ -137,6 +140,13 @@ async function openTarget(t: Target): Promise<fsp.FileHandle> {
   } catch (e) {
     throw new CbmError(REPO.io, `cannot open restore target ${target} for disk ${disk.name}: ${errorMessage(e)}`, "runtime", { cause: e });
   }
+}
+
+/** O_DIRECT twin of an open target, or undefined where direct I/O is refused (tmpfs, other systems). */
+async function openDirect(t: Target): Promise<fsp.FileHandle | undefined> {
+  const O_DIRECT = fsConstants.O_DIRECT as number | undefined;
+  if (O_DIRECT === undefined || t.job.disk.size < DIRECT_ALIGN) return undefined;
+  return fsp.open(t.job.target, fsConstants.O_WRONLY | O_DIRECT).catch(() => undefined);
 }
 
 /** While restoring, flush a target every this many bytes in the background: the final fsync is then short. */
@@ -168,7 +178,10 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
   // checked, written and hashed in whatever order their downloads finish.
   const images = targets.map((t) => new ImageDigest(t.job.disk.chunks.length));
   try {
-    for (const t of targets) t.fh = await openTarget(t);
+    for (const t of targets) {
+      t.fh = await openTarget(t);
+      t.direct = await openDirect(t);
+    }
     for (const [ti, t] of targets.entries()) {
       const image = images[ti];
       const { disk, vg, target } = t.job;
@@ -220,7 +233,19 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
             try {
               // The worker decodes, checks and writes the chunk to the target itself.
               ({ sha256 } = await pool.run(
-                { op: "decodeWrite", object: ab, id, context: where(offset, i), digest: verifyImage, fd: fh.fd, position: offset, length, target },
+                {
+                  op: "decodeWrite",
+                  object: ab,
+                  id,
+                  context: where(offset, i),
+                  digest: verifyImage,
+                  fd: fh.fd,
+                  directFd: t.direct?.fd,
+                  skipZeros: offset >= t.zeroFrom,
+                  position: offset,
+                  length,
+                  target,
+                },
                 [ab],
               ));
             } catch (err) {
@@ -258,6 +283,12 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
     }
     if (sync) await Promise.all(targets.map((t) => t.fh!.sync()));
   } finally {
+    for (const t of targets) {
+      if (!t.direct) continue;
+      const directFd = t.direct.fd;
+      await Promise.all(Array.from({ length: pool.size }, (_, w) => pool.run({ op: "forgetDirect", directFd }, [], w).catch(() => undefined)));
+      await t.direct.close().catch(() => undefined);
+    }
     await Promise.all(targets.map((t) => t.fh?.close().catch(() => undefined)));
   }
   return {

@@ -4,11 +4,11 @@
  * arrival order. (The stream ops, a running SHA-256 fed in order, are not used by backup or restore.)
  */
 import { createHash, type Hash } from "node:crypto";
-import { writeSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { CbmError, errorMessage } from "../util/errors.ts";
+import { alignedScratch, forgetDirect, writeTarget } from "./targetwrite.ts";
 import { chunkIdFromSha256, chunkSha256, decodeChunkDigest, encodeChunk, encodeChunkInto, isZero, type ChunkKeys } from "./chunk.ts";
 import { REPO } from "./codes.ts";
 import { sealedIsCompressed } from "./sealed.ts";
@@ -41,21 +41,10 @@ function produced(bytes: number): void {
 const ZERO_BLOCK = Buffer.alloc(1024 * 1024);
 
 let scratch = Buffer.alloc(0);
-/** Per-thread plaintext buffer for decodeWrite, valid until the next call. */
+/** Per-thread plaintext buffer for decodeWrite without direct I/O, valid until the next call. */
 function scratchOf(length: number): Buffer {
   if (scratch.length < length) scratch = Buffer.allocUnsafe(length);
   return scratch.subarray(0, length);
-}
-
-function writeAll(fd: number, buf: Uint8Array, position: number, target: string, context: string): void {
-  let off = 0;
-  while (off < buf.length) {
-    try {
-      off += writeSync(fd, buf, off, buf.length - off, position + off);
-    } catch (e) {
-      throw new CbmError(REPO.io, `writing ${target} (${context}) at byte offset ${position + off} failed: ${errorMessage(e)}`, "runtime", { cause: e });
-    }
-  }
 }
 
 const md5Base64 = (b: Uint8Array): string => createHash("md5").update(b).digest("base64");
@@ -109,17 +98,22 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
     }
     case "decodeWrite": {
       const obj = new Uint8Array(r.object);
-      // Compressed: zstd decompresses into scratch. Raw: the decipher's output (or the object's own
-      // bytes) is the plaintext already, written as it is.
-      const into = sealedIsCompressed(obj) ? scratchOf(r.length) : undefined;
+      // Into aligned scratch when the target takes direct writes; else compressed chunks decompress
+      // into scratch and raw ones are written from the decipher's output (or the object) as they are.
+      const w = { fd: r.fd, directFd: r.directFd, position: r.position, skipZeros: r.skipZeros, target: r.target, context: r.context };
+      const direct = alignedScratch(w, r.length);
+      const into = direct ?? (sealedIsCompressed(obj) ? scratchOf(r.length) : undefined);
       const { plain, sha256 } = decodeChunkDigest(obj, r.id, keys, { context: r.context, into, digest: r.digest });
       if (plain.length !== r.length) {
         throw new CbmError(REPO.corrupt, `chunk ${r.id} (${r.context}): ${plain.length} plaintext bytes, its position needs ${r.length}`, "integrity");
       }
-      writeAll(r.fd, plain, r.position, r.target, r.context);
+      writeTarget(plain, w, direct !== undefined);
       produced(r.object.byteLength * (keys.chunkKey ? 2 : 1));
       return { result: { op: "decodeWrite", sha256: sha256 ? sha256.toString("hex") : null }, transfer: [] };
     }
+    case "forgetDirect":
+      forgetDirect(r.directFd);
+      return { result: { op: "forgetDirect" }, transfer: [] };
     case "streamUpdate":
       stream(r.stream).update(view(r));
       return { result: { op: "streamUpdate" }, transfer: [] };
@@ -141,7 +135,11 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
   }
 }
 
-parentPort!.on("message", (m: WorkerMessage) => {
+parentPort!.on("message", (m: WorkerMessage | null) => {
+  if (m === null) {
+    parentPort!.close(); // the pool is closing: end this thread
+    return;
+  }
   let reply: WorkerReply;
   let transfer: ArrayBuffer[] = [];
   try {

@@ -34,10 +34,25 @@ export type WorkerRequest =
   | ({ op: "decode"; object: ArrayBuffer; id: string; recomputeId: boolean; context: string; digest?: boolean } & SlotRef)
   /**
    * Decode and check a chunk object of `length` plaintext bytes and write the plaintext to the open
-   * file descriptor `fd` at `position` (synchronously, in the worker): no arena slot, no copy back
-   * to the main thread. `target` names the file in messages.
+   * file descriptor `fd` (or `directFd`, its O_DIRECT twin) at `position` (synchronously, in the
+   * worker): no arena slot, no copy back to the main thread. `skipZeros`: the region reads as zeros
+   * already (holes). `target` names the file in messages. See targetwrite.ts.
    */
-  | { op: "decodeWrite"; object: ArrayBuffer; id: string; context: string; digest: boolean; fd: number; position: number; length: number; target: string }
+  | {
+      op: "decodeWrite";
+      object: ArrayBuffer;
+      id: string;
+      context: string;
+      digest: boolean;
+      fd: number;
+      directFd?: number;
+      skipZeros: boolean;
+      position: number;
+      length: number;
+      target: string;
+    }
+  /** The O_DIRECT descriptor is about to be closed: forget its alignment (sent to every worker). */
+  | { op: "forgetDirect"; directFd: number }
   /** Feed the bytes of a slot to the running SHA-256 of stream `stream` (messages arrive in order). */
   | ({ op: "streamUpdate"; stream: number } & SlotRef)
   /** Feed `zeros` zero bytes to stream `stream`. */
@@ -53,6 +68,7 @@ export type WorkerResult =
   | { op: "encodeInto"; length: number; compressed: boolean; md5: string }
   | { op: "decode"; length: number; sha256: string | null }
   | { op: "decodeWrite"; sha256: string | null }
+  | { op: "forgetDirect" }
   | { op: "streamUpdate" }
   | { op: "streamZeros" }
   | { op: "streamDigest"; hex: string };
