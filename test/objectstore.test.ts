@@ -348,6 +348,45 @@ describe("Ceph RGW server-side encryption", { skip: "reason" in rgw ? rgw.reason
   });
 });
 
+describe("Ceph RGW checks every byte it stores", { skip: "reason" in rgw ? rgw.reason : undefined }, () => {
+  let store: S3ObjectStore;
+  before(() => {
+    if (!("env" in rgw)) return;
+    store = new S3ObjectStore({
+      bucket: rgw.env.bucket,
+      prefix: `${runId}-digest`,
+      endpoint: rgw.env.endpoint,
+      credentials: { accessKeyId: rgw.env.accessKeyId, secretAccessKey: rgw.env.secretAccessKey },
+    });
+  });
+  after(async () => {
+    if (!store) return;
+    const keys: string[] = [];
+    await store.list("", (i) => void keys.push(i.key));
+    await pool(keys, 8, (k) => store.delete(k));
+    store.destroy();
+  });
+
+  it("a PUT signed with its body's SHA-256 (the backup's chunk uploads) is stored", async () => {
+    const body = randomBytes(300_000);
+    await store.put("ok", body, { payloadSha256: createHash("sha256").update(body).digest("hex") });
+    assert.deepEqual(Buffer.from(await store.get("ok")), body);
+  });
+
+  it("a body that does not match its signed SHA-256 (corrupted in transit) is refused as transient, and nothing is stored", async () => {
+    const body = randomBytes(300_000);
+    const sent = Buffer.from(body);
+    sent[1234] ^= 0x01;
+    await assert.rejects(store.put("flipped", sent, { payloadSha256: createHash("sha256").update(body).digest("hex") }), (e: unknown) => {
+      assert.ok(e instanceof ObjectStoreError, String(e));
+      assert.match(e.message, /XAmzContentSHA256Mismatch/);
+      assert.equal(e.transient, true, "a retry sends it again");
+      return true;
+    });
+    assert.equal(await store.head("flipped"), undefined);
+  });
+});
+
 describe("Ceph RGW object lock", { skip: "reason" in rgw ? rgw.reason : undefined }, () => {
   let store: S3ObjectStore;
   const bucket = `cbm-lock-${Date.now().toString(36)}-${randomBytes(2).toString("hex")}`;

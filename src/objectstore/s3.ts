@@ -7,8 +7,9 @@
  *  - requestChecksumCalculation / responseChecksumValidation = WHEN_REQUIRED: otherwise the SDK sends
  *    aws-chunked bodies with a checksum trailer, which s3rver stores as object bytes (silent
  *    corruption) and Ceph 16 refuses.
- *  - Content-MD5 on every PUT and part: Ceph and AWS verify it (BadDigest), object lock requires it.
- *    Callers may pass it precomputed (PutOptions.contentMd5: the backup computes it in its workers).
+ *  - Every PUT and part is checked by the server: Content-MD5 (BadDigest), or for chunk objects the
+ *    signed payload SHA-256 the backup's workers computed (PutOptions.payloadSha256); object lock
+ *    requires Content-MD5 as well. Both mismatches are transient errors: the retry sends it again.
  *  - The SDK's own retries are off (maxAttempts 1 by default); retry.ts is the one retry policy.
  *  - Ranges are always `bytes=a-b`, never suffix ranges (s3rver answers those wrongly).
  *  - GET checks the received length against Content-Length: a body cut short is a transient error,
@@ -225,7 +226,8 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void> {
     const Key = this.s3Key(key);
-    const contentMd5 = opts?.contentMd5 ?? md5Base64(body);
+    const contentMd5 = opts?.contentMd5 ?? (opts?.payloadSha256 && !opts.retainUntil ? undefined : md5Base64(body));
+    const payloadSha256 = opts?.payloadSha256;
     await this.call("put", key, () => {
       const cmd = new PutObjectCommand({
         ...this.writeParams(opts),
@@ -236,16 +238,16 @@ export class S3ObjectStore implements ObjectStore {
         ContentMD5: contentMd5,
         IfNoneMatch: opts?.ifNoneMatch ? "*" : undefined,
       });
-      // Set before signing (the build step precedes finalizeRequest): the signer then uses this
-      // value instead of hashing the body.
-      if (opts?.unsignedPayload) {
+      // Set before signing (the build step precedes finalizeRequest): the signer then signs this
+      // value instead of hashing the body itself.
+      if (payloadSha256) {
         cmd.middlewareStack.add(
           (next) => async (args) => {
             const req = args.request as { headers?: Record<string, string> };
-            if (req.headers) req.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+            if (req.headers) req.headers["x-amz-content-sha256"] = payloadSha256;
             return next(args);
           },
-          { step: "build", name: "cbmUnsignedPayload" },
+          { step: "build", name: "cbmPayloadSha256" },
         );
       }
       return this.client.send(cmd);

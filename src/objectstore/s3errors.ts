@@ -37,6 +37,10 @@ const TRANSIENT_CODES = new Set([
   "ServiceUnavailable",
   "ConditionalRequestConflict", // 409 from a conditional write racing another: AWS says retry
   "TimeoutError", // the SDK's own request timeout
+  // The body arrived different from what was sent (its Content-MD5 or signed SHA-256 does not
+  // match): corrupted in transit, so sending it again is the cure.
+  "BadDigest",
+  "XAmzContentSHA256Mismatch",
 ]);
 
 const DENIED_CODES = new Set([

@@ -24,11 +24,12 @@ export interface PutOptions {
    */
   contentMd5?: string;
   /**
-   * S3: sign the request without hashing the body (x-amz-content-sha256: UNSIGNED-PAYLOAD, as the
-   * SDK does over https anyway). For objects that authenticate themselves (chunk objects), where
-   * Content-MD5 still guards against corruption in transit.
+   * Hex SHA-256 of the body when the caller already has it (computed off the main thread). S3 signs
+   * it as x-amz-content-sha256, so the server checks every byte it stores against it (SigV4), and
+   * then sends no Content-MD5 — MD5 costs 2.4× SHA-256's CPU with SHA-NI — unless object lock
+   * (retainUntil) requires one. It must be the body's SHA-256.
    */
-  unsignedPayload?: boolean;
+  payloadSha256?: string;
 }
 
 export interface ObjectStore {

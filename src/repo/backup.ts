@@ -275,9 +275,10 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
     chunksTotal: 0,
   };
   const report = () => o.onProgress?.({ ...progress });
-  // Chunk objects protect themselves (GCM tag, or the SHA-256 checksum): their PUTs carry the
-  // worker-computed Content-MD5 against corruption in transit and skip SigV4's payload hash.
-  const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}), unsignedPayload: true };
+  // Chunk PUTs carry the worker-computed SHA-256 of the object as their signed payload hash (the
+  // server checks it), and a Content-MD5 only where object lock requires one.
+  const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}) };
+  const md5 = o.retainUntil !== undefined;
   const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
 
   // The image digest comes from the chunks' SHA-256s (docs/format.md §6): one hash pass over the
@@ -311,10 +312,10 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
               uploading.add(cid);
               const out = await outArena.acquire();
               try {
-                const enc = await pool.run({ op: "encodeInto", id: cid, compress: o.compression, ...arena.ref(slot, length), out: outArena.ref(out, outArena.slotSize) });
+                const enc = await pool.run({ op: "encodeInto", id: cid, compress: o.compression, md5, ...arena.ref(slot, length), out: outArena.ref(out, outArena.slotSize) });
                 arena.release(slot); // the plaintext is done with: the next read may start
                 released = true;
-                await e.store.put(chunkObjectKey(cid), outArena.view(out, enc.length), { ...putOpts, contentMd5: enc.md5 });
+                await e.store.put(chunkObjectKey(cid), outArena.view(out, enc.length), { ...putOpts, payloadSha256: enc.sha256, contentMd5: enc.md5 });
                 d.stats.bytesNew += enc.length;
                 progress.bytesStored += enc.length;
               } finally {

@@ -9,7 +9,7 @@ import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { alignedScratch, forgetDirect, writeTarget } from "./targetwrite.ts";
-import { chunkIdFromSha256, chunkSha256, decodeChunkDigest, encodeChunk, encodeChunkInto, isZero, type ChunkKeys } from "./chunk.ts";
+import { chunkIdFromSha256, chunkSha256, decodeChunkDigest, encodeChunkInto, isZero, type ChunkKeys } from "./chunk.ts";
 import { REPO } from "./codes.ts";
 import { sealedIsCompressed } from "./sealed.ts";
 import type { SlotRef, WorkerInit, WorkerMessage, WorkerReply, WorkerResult } from "./workerproto.ts";
@@ -47,7 +47,11 @@ function scratchOf(length: number): Buffer {
   return scratch.subarray(0, length);
 }
 
-const md5Base64 = (b: Uint8Array): string => createHash("md5").update(b).digest("base64");
+/** An encoded object's upload checksums (see workerproto.ts). */
+function checksums(obj: Uint8Array, md5: boolean): { sha256: string; md5?: string } {
+  const sha256 = createHash("sha256").update(obj).digest("hex");
+  return md5 ? { sha256, md5: createHash("md5").update(obj).digest("base64") } : { sha256 };
+}
 
 function view(s: SlotRef): Buffer {
   return Buffer.from(s.sab, s.offset, s.length);
@@ -73,18 +77,11 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
       const id = chunkIdFromSha256(sum, keys.idKey).toString("hex");
       return { result: { op: "hash", zero: false, id, sha256: sum.toString("hex") }, transfer: [] };
     }
-    case "encode": {
-      // seal() gives the object its own exactly-sized ArrayBuffer: transfer it, no copy.
-      const { object, compressed } = encodeChunk(view(r), r.id, keys, r.compress);
-      const ab = object.buffer as ArrayBuffer;
-      if (keys.chunkKey) produced(object.length); // the cipher's output, copied into object
-      return { result: { op: "encode", object: ab, compressed, md5: md5Base64(object) }, transfer: [ab] };
-    }
     case "encodeInto": {
       const dst = view(r.out);
       const { length, compressed } = encodeChunkInto(view(r), r.id, keys, r.compress, dst);
       if (keys.chunkKey) produced(length); // the cipher's output, copied into the arena
-      return { result: { op: "encodeInto", length, compressed, md5: md5Base64(dst.subarray(0, length)) }, transfer: [] };
+      return { result: { op: "encodeInto", length, compressed, ...checksums(dst.subarray(0, length), r.md5) }, transfer: [] };
     }
     case "decode": {
       const { sha256 } = decodeChunkDigest(new Uint8Array(r.object), r.id, keys, {

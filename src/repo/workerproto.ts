@@ -20,13 +20,11 @@ export interface SlotRef {
 export type WorkerRequest =
   /** Zero check, then (if not zero) the plaintext's SHA-256 and the chunk id derived from it. */
   | ({ op: "hash" } & SlotRef)
-  /** Compress (if asked and worth it) and encrypt; the object comes back transferred, with its MD5. */
-  | ({ op: "encode"; id: string; compress: boolean } & SlotRef)
   /**
-   * encode, but the object is written into `out` (an arena slot of at least sealedBound(length)
-   * bytes: no allocation, no transfer); the reply gives its length.
+   * Compress (if asked and worth it) and encrypt, writing the object into `out` (an arena slot of
+   * at least sealedBound(length) bytes: no allocation, no transfer); the reply gives its length.
    */
-  | ({ op: "encodeInto"; id: string; compress: boolean; out: SlotRef } & SlotRef)
+  | ({ op: "encodeInto"; id: string; compress: boolean; md5: boolean; out: SlotRef } & SlotRef)
   /**
    * Decode and check a chunk object; the plaintext is written into the slot. `digest`: also return
    * the plaintext's SHA-256 (always returned for unencrypted chunks and with recomputeId).
@@ -63,9 +61,11 @@ export type WorkerRequest =
 export type WorkerResult =
   /** sha256: hex SHA-256 of the plaintext (null for a zero chunk). */
   | { op: "hash"; zero: boolean; id: string | null; sha256: string | null }
-  /** md5: base64 MD5 of the object (its Content-MD5), computed here rather than on the main thread. */
-  | { op: "encode"; object: ArrayBuffer; compressed: boolean; md5: string }
-  | { op: "encodeInto"; length: number; compressed: boolean; md5: string }
+  /**
+   * The object's checksums for its upload, computed here rather than on the main thread: sha256
+   * (hex, its signed payload hash) always, md5 (base64 Content-MD5) when asked (object lock).
+   */
+  | { op: "encodeInto"; length: number; compressed: boolean; sha256: string; md5?: string }
   | { op: "decode"; length: number; sha256: string | null }
   | { op: "decodeWrite"; sha256: string | null }
   | { op: "forgetDirect" }
