@@ -113,8 +113,8 @@ describe("repository engine on the fs store (VG1 = hdisk18 + hdisk19, 256 MiB ea
       "r1r2m2p57_cluster_RG1_VG1_hdisk18.2020-11-23_05:35:00.315000.img",
       "r1r2m2p57_cluster_RG1_VG1_hdisk19.2020-11-23_05:35:00.315000.img",
     ]);
-    // The manifest's image digest: SHA-256 over the chunks' SHA-256s (docs/format.md §7).
-    assert.equal(full.disks[0].sha256, imageDigestOf(await readFile(vgs[0].disks[0].path), 4 * MiB));
+    // The manifest's image digest: SHA-256 over the chunks' BLAKE3 digests (docs/format.md §6).
+    assert.equal(full.disks[0].sha256, imageDigestOf(await readFile(vgs[0].disks[0].path), 4 * MiB, "blake3"));
     assert.equal(seen.at(-1), full.bytesRead);
   });
 

@@ -3,7 +3,8 @@
  * Pure functions plus the fs object store for init/open; no mocks.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,12 +12,13 @@ import { after, describe, it } from "node:test";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { chunkCount, chunkId, chunkIdFromKey, chunkObjectKey, decodeChunk, encodeChunk, isZero } from "../src/repo/chunk.ts";
 import { classifyRef, pickBackup } from "../src/repo/catalog.ts";
-import { createKeyFile, deriveSubkeys, initRepo, openRepo, type ScryptParams } from "../src/repo/keys.ts";
+import { createKeyFile, initRepo, openRepo, repoKeys, type ScryptParams } from "../src/repo/keys.ts";
 import { decodeManifest, encodeManifest, type Manifest } from "../src/repo/manifest.ts";
 import { backupFileName, backupIdTime, formatIsoMicros, makeBackupId, parseBackupFileName, parseTime } from "../src/repo/names.ts";
 import { HEADER_LEN } from "../src/repo/sealed.ts";
 import { CbmError } from "../src/util/errors.ts";
 
+const blake3Hex = (b: Uint8Array): string => (createRequire(import.meta.url)("@napi-rs/blake-hash") as { blake3: (d: Uint8Array) => Buffer }).blake3(b).toString("hex");
 const FAST_SCRYPT: ScryptParams = { N: 16384, r: 8, p: 1 };
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -28,9 +30,11 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-const keys = deriveSubkeys(randomBytes(32), randomBytes(16).toString("hex"));
-const enc = { idKey: keys.idKey, chunkKey: keys.chunkKey };
-const plainKeys = { idKey: null, chunkKey: null };
+const keys = repoKeys(randomBytes(32), { id: randomBytes(16).toString("hex"), chunkIdAlgorithm: "hmac-blake3" });
+const enc = { idKey: keys.idKey, chunkKey: keys.chunkKey, chunkDigest: "blake3" as const };
+const plainKeys = { idKey: null, chunkKey: null, chunkDigest: "blake3" as const };
+const encSha = { ...enc, chunkDigest: "sha256" as const };
+const plainSha = { ...plainKeys, chunkDigest: "sha256" as const };
 const text = Buffer.from("compressible text line\n".repeat(20000));
 const random = randomBytes(100_000);
 
@@ -45,19 +49,25 @@ function rejectsWith(kind: string, code: string, re?: RegExp) {
 }
 
 describe("chunk objects", () => {
-  for (const [label, k] of [["encrypted", enc], ["unencrypted", plainKeys]] as const) {
+  const codecs = [
+    ["encrypted, BLAKE3", enc],
+    ["unencrypted, BLAKE3", plainKeys],
+    ["encrypted, SHA-256", encSha],
+    ["unencrypted, SHA-256", plainSha],
+  ] as const;
+  for (const [label, k] of codecs) {
     it(`round trip, ${label}: compressible data is compressed, random data stored raw`, () => {
       for (const [data, shouldCompress] of [[text, true], [random, false]] as const) {
-        const id = chunkId(data, k.idKey);
+        const id = chunkId(data, k);
         const { object, compressed } = encodeChunk(data, id, k, true);
         assert.equal(compressed, shouldCompress);
         assert.equal(object.subarray(0, 4).toString(), "CBMC");
-        assert.equal(object[6], label === "encrypted" ? 1 : 0);
+        assert.equal(object[6], k.chunkKey ? 1 : 0);
         assert.deepEqual(decodeChunk(object, id, k, { recomputeId: true }), data);
       }
     });
     it(`a flipped byte anywhere is an integrity error, ${label}`, () => {
-      const id = chunkId(text, k.idKey);
+      const id = chunkId(text, k);
       const { object } = encodeChunk(text, id, k, true);
       for (const pos of [5, HEADER_LEN + 3, object.length - 1]) {
         const bad = Buffer.from(object);
@@ -66,23 +76,28 @@ describe("chunk objects", () => {
       }
     });
   }
-  it("ids: HMAC when encrypted (differs from SHA-256), SHA-256 otherwise; keys round trip", () => {
-    const a = chunkId(text, enc.idKey);
-    const b = chunkId(text, null);
+  it("ids: HMAC of the digest when encrypted, the digest itself otherwise (BLAKE3 or SHA-256); keys round trip", () => {
+    const a = chunkId(text, enc);
+    const b = chunkId(text, plainKeys);
     assert.notEqual(a, b);
-    assert.equal(b, createHash("sha256").update(text).digest("hex"));
+    assert.equal(b, blake3Hex(text));
+    // BLAKE3's published test vector for the empty input: the binding is the real BLAKE3.
+    assert.equal(chunkId(Buffer.alloc(0), plainKeys), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+    assert.equal(chunkId(text, plainSha), createHash("sha256").update(text).digest("hex"));
+    assert.equal(chunkId(text, encSha), createHmac("sha256", enc.idKey!).update(createHash("sha256").update(text).digest()).digest("hex"));
+    assert.equal(a, createHmac("sha256", enc.idKey!).update(Buffer.from(blake3Hex(text), "hex")).digest("hex"));
     assert.equal(chunkIdFromKey(chunkObjectKey(a)), a);
     assert.equal(chunkObjectKey(a), `chunks/${a.slice(0, 2)}/${a}`);
     assert.equal(chunkIdFromKey("chunks/zz/tmp"), undefined);
   });
   it("an object swapped under another id is refused (id is associated data)", () => {
-    const idA = chunkId(text, enc.idKey);
-    const idB = chunkId(random, enc.idKey);
+    const idA = chunkId(text, enc);
+    const idB = chunkId(random, enc);
     const { object } = encodeChunk(text, idA, enc, true);
     assert.throws(() => decodeChunk(object, idB, enc), rejectsWith("integrity", "CBM_REPO_CORRUPT", /authentication failed/));
   });
   it("an unencrypted object in an encrypted repository is refused (downgrade)", () => {
-    const id = chunkId(text, null);
+    const id = chunkId(text, plainKeys);
     const { object } = encodeChunk(text, id, plainKeys, true);
     assert.throws(() => decodeChunk(object, id, enc), rejectsWith("integrity", "CBM_REPO_CORRUPT", /downgrade/));
   });
@@ -211,6 +226,22 @@ describe("keys", () => {
     await initRepo(store, { encryption: "none" });
     assert.equal((await openRepo(store)).keys.chunkKey, null);
     await assert.rejects(openRepo(store, { passphrase: "x" }), rejectsWith("validation", "CBM_REPO_KEY_REQUIRED"));
+  });
+  it("chunk digest: BLAKE3 for new repositories, SHA-256 by request, both recorded in the config", async () => {
+    const cases = [
+      [{ encryption: "none" }, "blake3"],
+      [{ encryption: "none", chunkDigest: "sha256" }, "sha256"],
+      [{ encryption: { passphrase: "pw" }, scrypt: FAST_SCRYPT }, "hmac-blake3"],
+      [{ encryption: { passphrase: "pw" }, scrypt: FAST_SCRYPT, chunkDigest: "sha256" }, "hmac-sha256"],
+    ] as const;
+    for (const [opts, alg] of cases) {
+      const store = new FsObjectStore(join(await tempDir(), "repo"));
+      const r = await initRepo(store, opts);
+      assert.equal(r.config.chunkIdAlgorithm, alg);
+      assert.equal(r.keys.chunkDigest, alg.endsWith("blake3") ? "blake3" : "sha256");
+      const o = await openRepo(store, opts.encryption === "none" ? undefined : opts.encryption);
+      assert.equal(o.keys.chunkDigest, r.keys.chunkDigest);
+    }
   });
 });
 

@@ -281,9 +281,9 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
   const md5 = o.retainUntil !== undefined;
   const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
 
-  // The image digest comes from the chunks' SHA-256s (docs/format.md §6): one hash pass over the
+  // The image digest comes from the chunks' digests (docs/format.md §6): one hash pass over the
   // data, in any order, in parallel.
-  const images = disks.map((d) => new ImageDigest(d.chunks.length));
+  const images = disks.map((d) => new ImageDigest(d.chunks.length, e.keys.chunkDigest));
   for (const [di, d] of disks.entries()) {
     const image = images[di];
     const what = `disk ${d.input.name} of ${d.vg} (${d.input.path})`;
@@ -301,11 +301,11 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
           await readFully(d.fh, arena.view(slot, length), offset, what);
           progress.bytesRead += length;
           const h = await pool.run({ op: "hash", ...arena.ref(slot, length) });
-          if (h.zero || h.id === null || h.sha256 === null) {
+          if (h.zero || h.id === null || h.digest === null) {
             image.addZero(i, length);
             d.stats.chunksZero++;
           } else {
-            image.add(i, h.sha256);
+            image.add(i, h.digest);
             const cid = h.id;
             d.chunks[i] = cid;
             if (!index.has(cid) && !uploading.has(cid)) {

@@ -12,7 +12,8 @@ import { createHash } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import type { ObjectStore } from "../objectstore/types.ts";
 import { CbmError } from "../util/errors.ts";
-import { chunkRange, chunkSha256, ImageDigest, zeroChunkSha256 } from "./chunk.ts";
+import { chunkDigest, chunkRange, ImageDigest, zeroChunkDigest } from "./chunk.ts";
+import { chunkDigestOf } from "./keys.ts";
 import { REPO } from "./codes.ts";
 import type { Manifest, ManifestDisk } from "./manifest.ts";
 import type { Repository } from "./repository.ts";
@@ -41,7 +42,8 @@ export interface ExportSummary {
 export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk, o: ExportOptions = {}, out: { sha256?: string } = {}): AsyncGenerator<Uint8Array> {
   const ahead = Math.max(1, o.prefetch ?? 4);
   const hash = createHash("sha256");
-  const digest = new ImageDigest(d.chunks.length);
+  const alg = chunkDigestOf(repo.config);
+  const digest = new ImageDigest(d.chunks.length, alg);
   const fetch = (i: number): Promise<Uint8Array> => {
     const id = d.chunks[i];
     const { offset, length } = chunkRange(i, d.size, d.chunkSize);
@@ -65,7 +67,7 @@ export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk,
     const piece = await queue.shift()!;
     fill();
     hash.update(piece);
-    digest.add(i, d.chunks[i] ? chunkSha256(piece) : zeroChunkSha256(piece.byteLength));
+    digest.add(i, d.chunks[i] ? chunkDigest(piece, alg) : zeroChunkDigest(piece.byteLength, alg));
     written += piece.byteLength;
     if (queue.length === 0) {
       // Last piece: check the image before handing it over, so a wrong image never completes.

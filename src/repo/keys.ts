@@ -11,7 +11,7 @@ import * as fsp from "node:fs/promises";
 import { z } from "zod";
 import type { ObjectStore } from "../objectstore/types.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
-import { DEFAULT_CHUNK_SIZE, validateChunkSize } from "./chunk.ts";
+import { DEFAULT_CHUNK_SIZE, validateChunkSize, type ChunkDigest } from "./chunk.ts";
 import { REPO } from "./codes.ts";
 import { TOOL } from "./version.ts";
 
@@ -41,7 +41,7 @@ const configSchema = z.object({
   created: z.string(),
   chunkSize: z.number().int(),
   encryption: z.enum(["none", "aes-256-gcm"]),
-  chunkIdAlgorithm: z.enum(["sha256", "hmac-sha256"]),
+  chunkIdAlgorithm: z.enum(["sha256", "hmac-sha256", "blake3", "hmac-blake3"]),
   tool: z.string().optional(),
 });
 export type RepoConfig = z.infer<typeof configSchema>;
@@ -67,11 +67,21 @@ const slotSchema = z.object({
 });
 export type KeySlot = z.infer<typeof slotSchema>;
 
-/** Subkeys of an open repository; all null when it is unencrypted. */
+/** Subkeys of an open repository (all null when it is unencrypted), and its chunk digest. */
 export interface RepoKeys {
   idKey: Buffer | null;
   chunkKey: Buffer | null;
   manifestKey: Buffer | null;
+  chunkDigest: ChunkDigest;
+}
+
+/** The plaintext digest behind a repository's chunk ids: "hmac-blake3" → blake3 (docs/format.md §2). */
+export function chunkDigestOf(c: Pick<RepoConfig, "chunkIdAlgorithm">): ChunkDigest {
+  return c.chunkIdAlgorithm.endsWith("blake3") ? "blake3" : "sha256";
+}
+
+function chunkIdAlgorithm(encrypted: boolean, digest: ChunkDigest): RepoConfig["chunkIdAlgorithm"] {
+  return encrypted ? `hmac-${digest}` : digest;
 }
 
 export interface OpenedRepo {
@@ -100,7 +110,7 @@ export function parseConfig(bytes: Uint8Array, where: string): RepoConfig {
   if (c.version !== FORMAT_VERSION) {
     throw new CbmError(REPO.unsupported, `repository ${where} has format version ${c.version}; this program reads version ${FORMAT_VERSION}`, "validation");
   }
-  const expectAlg = c.encryption === "none" ? "sha256" : "hmac-sha256";
+  const expectAlg = chunkIdAlgorithm(c.encryption !== "none", chunkDigestOf(c));
   if (c.chunkIdAlgorithm !== expectAlg) {
     throw new CbmError(REPO.corrupt, `config of ${where}: chunkIdAlgorithm ${c.chunkIdAlgorithm} does not go with encryption ${c.encryption} (expected ${expectAlg})`, "integrity");
   }
@@ -142,12 +152,16 @@ function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string): Buffer {
   return Buffer.from(hkdfSync("sha256", ikm, salt, Buffer.from(info, "ascii"), 32));
 }
 
-export function deriveSubkeys(master: Buffer, repoId: string): RepoKeys {
-  const salt = Buffer.from(repoId, "hex");
+/** The keys of an open repository: subkeys of its master key, or none (unencrypted). */
+export function repoKeys(master: Buffer | null, config: Pick<RepoConfig, "id" | "chunkIdAlgorithm">): RepoKeys {
+  const chunkDigest = chunkDigestOf(config);
+  if (!master) return { idKey: null, chunkKey: null, manifestKey: null, chunkDigest };
+  const salt = Buffer.from(config.id, "hex");
   return {
     idKey: hkdf(master, salt, "cbm/v1/chunk-id"),
     chunkKey: hkdf(master, salt, "cbm/v1/chunk-enc"),
     manifestKey: hkdf(master, salt, "cbm/v1/manifest-enc"),
+    chunkDigest,
   };
 }
 
@@ -263,6 +277,8 @@ export async function unwrapKeySlot(slot: KeySlot, repoId: string, c: Credential
 export interface InitOptions {
   encryption: EncryptionSpec;
   chunkSize?: number;
+  /** Plaintext digest of chunk ids; default BLAKE3 (see ChunkDigest). */
+  chunkDigest?: ChunkDigest;
   /** Override scrypt cost (tests); defaults to DEFAULT_SCRYPT. */
   scrypt?: ScryptParams;
   label?: string;
@@ -287,7 +303,7 @@ export async function initRepo(store: ObjectStore, o: InitOptions): Promise<Open
     created: new Date().toISOString(),
     chunkSize,
     encryption: encrypted ? "aes-256-gcm" : "none",
-    chunkIdAlgorithm: encrypted ? "hmac-sha256" : "sha256",
+    chunkIdAlgorithm: chunkIdAlgorithm(encrypted, o.chunkDigest ?? "blake3"),
     tool: TOOL,
   };
   let master: Buffer | null = null;
@@ -308,7 +324,7 @@ export async function initRepo(store: ObjectStore, o: InitOptions): Promise<Open
     }
     throw e;
   }
-  return { config, keys: master ? deriveSubkeys(master, config.id) : { idKey: null, chunkKey: null, manifestKey: null }, master };
+  return { config, keys: repoKeys(master, config), master };
 }
 
 export async function readConfig(store: ObjectStore): Promise<RepoConfig> {
@@ -342,7 +358,7 @@ export async function openRepo(store: ObjectStore, cred?: Credential | "none"): 
   const given = cred === undefined || cred === "none" ? undefined : cred;
   if (config.encryption === "none") {
     if (given) throw invalid(REPO.keyRequired, `repository ${store.location} is not encrypted; open it without a passphrase or key file`);
-    return { config, keys: { idKey: null, chunkKey: null, manifestKey: null }, master: null };
+    return { config, keys: repoKeys(null, config), master: null };
   }
   if (!given) {
     throw invalid(REPO.keyRequired, `repository ${store.location} is encrypted; give its passphrase or key file`);
@@ -352,7 +368,7 @@ export async function openRepo(store: ObjectStore, cred?: Credential | "none"): 
   const candidates = slots.filter((s) => s.kdf === kind);
   for (const slot of candidates) {
     const master = await unwrapKeySlot(slot, config.id, given);
-    if (master) return { config, keys: deriveSubkeys(master, config.id), master };
+    if (master) return { config, keys: repoKeys(master, config), master };
   }
   const have = `${slots.length} key slot(s): ${slots.filter((s) => s.kdf === "scrypt").length} passphrase, ${slots.filter((s) => s.kdf === "keyfile").length} key file`;
   throw invalid(REPO.badKey, `wrong ${describe(given)} for repository ${store.location}: no key slot accepts it (${have})`);

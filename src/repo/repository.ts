@@ -73,7 +73,7 @@ export class Repository {
       store,
       config: opened.config,
       keys: opened.keys,
-      pool: () => (this.workers ??= new WorkerPool({ idKey: opened.keys.idKey, chunkKey: opened.keys.chunkKey })),
+      pool: () => (this.workers ??= new WorkerPool({ idKey: opened.keys.idKey, chunkKey: opened.keys.chunkKey, chunkDigest: opened.keys.chunkDigest })),
     };
   }
 

@@ -1,7 +1,7 @@
 /**
  * The restore pipeline (docs/format.md §10): check every target first (nothing is written unless
  * all are big enough), then download chunks with bounded parallelism; the worker threads decode,
- * check and write each chunk at its offset and return its SHA-256, in whatever order downloads
+ * check and write each chunk at its offset and return its digest, in whatever order downloads
  * finish; at the end the image digest built from those (docs/format.md §6) must match the manifest.
  * A target is flushed in the background as it fills, then fsynced.
  *
@@ -174,9 +174,9 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
   const report = () => o.onProgress?.({ ...progress });
   const stoppedOrPermit = (): Promise<boolean> => Promise.race([inflight.acquire().then(() => true), group.whenStopped.then(() => false)]);
 
-  // The image digest is built from the chunks' SHA-256s (docs/format.md §6), so chunks are
+  // The image digest is built from the chunks' digests (docs/format.md §6), so chunks are
   // checked, written and hashed in whatever order their downloads finish.
-  const images = targets.map((t) => new ImageDigest(t.job.disk.chunks.length));
+  const images = targets.map((t) => new ImageDigest(t.job.disk.chunks.length, e.keys.chunkDigest));
   try {
     for (const t of targets) {
       t.fh = await openTarget(t);
@@ -229,10 +229,10 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
             const ab = await fetchChunk(e.store, id);
             if (!ab) throw new CbmError(REPO.chunkMissing, `restore of ${where(offset, i)} failed: chunk ${id} is missing from ${e.store.location}`, "integrity");
             progress.bytesDownloaded += ab.byteLength;
-            let sha256: string | null;
+            let digest: string | null;
             try {
               // The worker decodes, checks and writes the chunk to the target itself.
-              ({ sha256 } = await pool.run(
+              ({ digest } = await pool.run(
                 {
                   op: "decodeWrite",
                   object: ab,
@@ -255,8 +255,8 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
               throw err;
             }
             if (verifyImage) {
-              if (sha256 === null) throw new CbmError("CBM_INTERNAL", `restore of ${where(offset, i)}: the worker returned no digest`, "runtime");
-              image.add(i, sha256);
+              if (digest === null) throw new CbmError("CBM_INTERNAL", `restore of ${where(offset, i)}: the worker returned no digest`, "runtime");
+              image.add(i, digest);
             }
             written(length);
           } finally {

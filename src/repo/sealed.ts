@@ -59,9 +59,16 @@ export interface SealOptions {
   /** The object's name for the associated data: chunk id bytes, or the ASCII backup id. */
   name: Uint8Array;
   compress: boolean;
-  /** SHA-256 of plain when the caller already has it (unencrypted chunk ids); saves a hash pass. */
-  plainSha256?: Uint8Array;
+  /**
+   * Unencrypted objects: the digest whose first 16 bytes are the tag (default SHA-256; chunks use
+   * their repository's chunk digest), and that digest of plain when the caller already has it
+   * (unencrypted chunk ids are it): saves a hash pass.
+   */
+  digest?: (data: Uint8Array) => Buffer;
+  plainDigest?: Uint8Array;
 }
+
+const sha256Of = (data: Uint8Array): Buffer => createHash("sha256").update(data).digest();
 
 export interface SealResult {
   object: Buffer;
@@ -150,7 +157,7 @@ function writeSealed(plain: Uint8Array, payload: Uint8Array, compressed: boolean
   } else {
     out.fill(0, 12, HEADER_LEN);
     out.set(payload, HEADER_LEN);
-    const sum = o.plainSha256 ?? createHash("sha256").update(plain).digest();
+    const sum = o.plainDigest ?? (o.digest ?? sha256Of)(plain);
     out.set(sum.subarray(0, TAG_LEN), HEADER_LEN + payload.length);
   }
 }
@@ -162,12 +169,14 @@ export interface UnsealOptions {
   name: Uint8Array;
   /** For messages: "chunk 3fa4…" or "manifest 2020…". */
   what: string;
+  /** The digest of unencrypted objects' tags, as in SealOptions (default SHA-256). */
+  digest?: (data: Uint8Array) => Buffer;
 }
 
 export interface UnsealResult {
   plain: Buffer;
-  /** SHA-256 of plain, computed for unencrypted objects (the tag check needs it anyway). */
-  sha256?: Buffer;
+  /** The digest of plain, computed for unencrypted objects (the tag check needs it anyway). */
+  digest?: Buffer;
 }
 
 /** True when a sealed object's header says its payload is zstd-compressed (no checks: unseal does them). */
@@ -240,9 +249,9 @@ export function unseal(obj: Uint8Array, o: UnsealOptions, into?: Buffer): Unseal
     plain = into ? (into.set(payload), into) : payload;
   }
   if (!o.key) {
-    const sum = createHash("sha256").update(plain).digest();
+    const sum = (o.digest ?? sha256Of)(plain);
     if (!sum.subarray(0, TAG_LEN).equals(tag)) throw corrupt(o.what, "checksum mismatch (data altered)");
-    return { plain, sha256: sum };
+    return { plain, digest: sum };
   }
   return { plain };
 }

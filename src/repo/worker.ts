@@ -9,7 +9,7 @@ import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { alignedScratch, forgetDirect, writeTarget } from "./targetwrite.ts";
-import { chunkIdFromSha256, chunkSha256, decodeChunkDigest, encodeChunkInto, isZero, type ChunkKeys } from "./chunk.ts";
+import { chunkDigest, chunkIdFromDigest, decodeChunkDigest, encodeChunkInto, isZero, type ChunkKeys } from "./chunk.ts";
 import { REPO } from "./codes.ts";
 import { sealedIsCompressed } from "./sealed.ts";
 import type { SlotRef, WorkerInit, WorkerMessage, WorkerReply, WorkerResult } from "./workerproto.ts";
@@ -18,6 +18,7 @@ const init = workerData as WorkerInit;
 const keys: ChunkKeys = {
   idKey: init.idKey ? Buffer.from(init.idKey) : null,
   chunkKey: init.chunkKey ? Buffer.from(init.chunkKey) : null,
+  chunkDigest: init.chunkDigest,
 };
 const streams = new Map<number, Hash>();
 
@@ -71,11 +72,11 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
   switch (r.op) {
     case "hash": {
       const data = view(r);
-      if (isZero(data)) return { result: { op: "hash", zero: true, id: null, sha256: null }, transfer: [] };
-      // One pass over the data: the id is derived from the plaintext's SHA-256 (docs/format.md §5).
-      const sum = chunkSha256(data);
-      const id = chunkIdFromSha256(sum, keys.idKey).toString("hex");
-      return { result: { op: "hash", zero: false, id, sha256: sum.toString("hex") }, transfer: [] };
+      if (isZero(data)) return { result: { op: "hash", zero: true, id: null, digest: null }, transfer: [] };
+      // One pass over the data: the id is derived from the plaintext's digest (docs/format.md §5).
+      const sum = chunkDigest(data, keys.chunkDigest);
+      const id = chunkIdFromDigest(sum, keys.idKey).toString("hex");
+      return { result: { op: "hash", zero: false, id, digest: sum.toString("hex") }, transfer: [] };
     }
     case "encodeInto": {
       const dst = view(r.out);
@@ -84,14 +85,14 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
       return { result: { op: "encodeInto", length, compressed, ...checksums(dst.subarray(0, length), r.md5) }, transfer: [] };
     }
     case "decode": {
-      const { sha256 } = decodeChunkDigest(new Uint8Array(r.object), r.id, keys, {
+      const { digest } = decodeChunkDigest(new Uint8Array(r.object), r.id, keys, {
         recomputeId: r.recomputeId,
         context: r.context,
         into: view(r),
         digest: r.digest ?? false,
       });
       produced(r.object.byteLength * (keys.chunkKey ? 2 : 1)); // the received object (+ its plaintext)
-      return { result: { op: "decode", length: r.length, sha256: sha256 ? sha256.toString("hex") : null }, transfer: [] };
+      return { result: { op: "decode", length: r.length, digest: digest ? digest.toString("hex") : null }, transfer: [] };
     }
     case "decodeWrite": {
       const obj = new Uint8Array(r.object);
@@ -100,13 +101,13 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
       const w = { fd: r.fd, directFd: r.directFd, position: r.position, skipZeros: r.skipZeros, target: r.target, context: r.context };
       const direct = alignedScratch(w, r.length);
       const into = direct ?? (sealedIsCompressed(obj) ? scratchOf(r.length) : undefined);
-      const { plain, sha256 } = decodeChunkDigest(obj, r.id, keys, { context: r.context, into, digest: r.digest });
+      const { plain, digest } = decodeChunkDigest(obj, r.id, keys, { context: r.context, into, digest: r.digest });
       if (plain.length !== r.length) {
         throw new CbmError(REPO.corrupt, `chunk ${r.id} (${r.context}): ${plain.length} plaintext bytes, its position needs ${r.length}`, "integrity");
       }
       writeTarget(plain, w, direct !== undefined);
       produced(r.object.byteLength * (keys.chunkKey ? 2 : 1));
-      return { result: { op: "decodeWrite", sha256: sha256 ? sha256.toString("hex") : null }, transfer: [] };
+      return { result: { op: "decodeWrite", digest: digest ? digest.toString("hex") : null }, transfer: [] };
     }
     case "forgetDirect":
       forgetDirect(r.directFd);

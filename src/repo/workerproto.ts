@@ -4,10 +4,12 @@
  * and write it without copies or transfers.
  */
 import type { ErrorKind } from "../util/errors.ts";
+import type { ChunkDigest } from "./chunk.ts";
 
 export interface WorkerInit {
   idKey: Uint8Array | null;
   chunkKey: Uint8Array | null;
+  chunkDigest: ChunkDigest;
 }
 
 /** A view into the arena: the bytes [offset, offset+length) of sab. */
@@ -18,7 +20,7 @@ export interface SlotRef {
 }
 
 export type WorkerRequest =
-  /** Zero check, then (if not zero) the plaintext's SHA-256 and the chunk id derived from it. */
+  /** Zero check, then (if not zero) the plaintext's digest and the chunk id derived from it. */
   | ({ op: "hash" } & SlotRef)
   /**
    * Compress (if asked and worth it) and encrypt, writing the object into `out` (an arena slot of
@@ -27,7 +29,7 @@ export type WorkerRequest =
   | ({ op: "encodeInto"; id: string; compress: boolean; md5: boolean; out: SlotRef } & SlotRef)
   /**
    * Decode and check a chunk object; the plaintext is written into the slot. `digest`: also return
-   * the plaintext's SHA-256 (always returned for unencrypted chunks and with recomputeId).
+   * the plaintext's digest (always returned for unencrypted chunks and with recomputeId).
    */
   | ({ op: "decode"; object: ArrayBuffer; id: string; recomputeId: boolean; context: string; digest?: boolean } & SlotRef)
   /**
@@ -59,15 +61,15 @@ export type WorkerRequest =
   | { op: "streamDigest"; stream: number };
 
 export type WorkerResult =
-  /** sha256: hex SHA-256 of the plaintext (null for a zero chunk). */
-  | { op: "hash"; zero: boolean; id: string | null; sha256: string | null }
+  /** digest: hex chunk digest of the plaintext (null for a zero chunk). */
+  | { op: "hash"; zero: boolean; id: string | null; digest: string | null }
   /**
    * The object's checksums for its upload, computed here rather than on the main thread: sha256
    * (hex, its signed payload hash) always, md5 (base64 Content-MD5) when asked (object lock).
    */
   | { op: "encodeInto"; length: number; compressed: boolean; sha256: string; md5?: string }
-  | { op: "decode"; length: number; sha256: string | null }
-  | { op: "decodeWrite"; sha256: string | null }
+  | { op: "decode"; length: number; digest: string | null }
+  | { op: "decodeWrite"; digest: string | null }
   | { op: "forgetDirect" }
   | { op: "streamUpdate" }
   | { op: "streamZeros" }
