@@ -11,11 +11,13 @@ import { onlineOffline, query, runConfigVerb } from "./cmd-config.ts";
 import type { Ctx } from "./context.ts";
 import { classHelp, generalHelp } from "./help.ts";
 import { stdOut } from "./output.ts";
-import { runLab } from "./cmd-lab.ts";
-import { addStorageSystem, profileDecorator, setupBackupProfile, startBackupProfile } from "./cmd-storage.ts";
-import { backupNow, queryBackupFiles, restoreBackupFiles, verifyBackupFiles } from "./cmd-backup.ts";
-import { exportBackupFiles, pruneBackupFiles, queryRepository, verifyProfileJob } from "./cmd-dr.ts";
-import { combineDecorators, daemonCommand, queryBackupJobs, scheduleDecorator, startStopCluster } from "./cmd-daemon.ts";
+
+// Command modules load on demand: each start of clmgr then pays only for what its command uses (the
+// SSH stack, the lab and the daemon stay unloaded for a backup or a restore).
+const backupCmds = () => import("./cmd-backup.ts");
+const drCmds = () => import("./cmd-dr.ts");
+const storageCmds = () => import("./cmd-storage.ts");
+const daemonCmds = () => import("./cmd-daemon.ts");
 
 export async function main(argv: string[], opts: { argv0?: string } = {}): Promise<number> {
   const prog = basename(opts.argv0 ?? "clmgr");
@@ -52,29 +54,32 @@ async function dispatch(ctx: Ctx): Promise<void> {
     return;
   }
   if (cls === "backup_files") {
-    if (verb === "query") return queryBackupFiles(ctx);
-    if (verb === "restore") return restoreBackupFiles(ctx);
-    if (verb === "verify") return verifyBackupFiles(ctx);
-    if (verb === "prune") return pruneBackupFiles(ctx);
-    if (verb === "export") return exportBackupFiles(ctx);
+    if (verb === "query") return (await backupCmds()).queryBackupFiles(ctx);
+    if (verb === "restore") return (await backupCmds()).restoreBackupFiles(ctx);
+    if (verb === "verify") return (await backupCmds()).verifyBackupFiles(ctx);
+    if (verb === "prune") return (await drCmds()).pruneBackupFiles(ctx);
+    if (verb === "export") return (await drCmds()).exportBackupFiles(ctx);
   }
-  if (cls === "backup_profile" && verb === "verify") return verifyProfileJob(ctx);
-  if (cls === "repository" && verb === "query") return queryRepository(ctx);
-  if (verb === "add" && cls === "storage_system") return addStorageSystem(ctx);
-  if (cls === "backup_profile" && verb === "setup") return setupBackupProfile(ctx);
-  if (cls === "backup_profile" && verb === "start") return startBackupProfile(ctx);
-  if (cls === "backup_profile" && verb === "query") return query(ctx, combineDecorators(profileDecorator(ctx), scheduleDecorator(ctx)));
-  if (verb === "daemon") return daemonCommand(ctx);
-  if (cls === "cluster" && (verb === "start" || verb === "stop")) return startStopCluster(ctx);
-  if (cls === "backup_jobs" && verb === "query") return queryBackupJobs(ctx);
+  if (cls === "backup_profile" && verb === "verify") return (await drCmds()).verifyProfileJob(ctx);
+  if (cls === "repository" && verb === "query") return (await drCmds()).queryRepository(ctx);
+  if (verb === "add" && cls === "storage_system") return (await storageCmds()).addStorageSystem(ctx);
+  if (cls === "backup_profile" && verb === "setup") return (await storageCmds()).setupBackupProfile(ctx);
+  if (cls === "backup_profile" && verb === "start") return (await storageCmds()).startBackupProfile(ctx);
+  if (cls === "backup_profile" && verb === "query") {
+    const [{ profileDecorator }, { combineDecorators, scheduleDecorator }] = await Promise.all([storageCmds(), daemonCmds()]);
+    return query(ctx, combineDecorators(profileDecorator(ctx), scheduleDecorator(ctx)));
+  }
+  if (verb === "daemon") return (await daemonCmds()).daemonCommand(ctx);
+  if (cls === "cluster" && (verb === "start" || verb === "stop")) return (await daemonCmds()).startStopCluster(ctx);
+  if (cls === "backup_jobs" && verb === "query") return (await daemonCmds()).queryBackupJobs(ctx);
   switch (verb) {
     case "backup":
-      return backupNow(ctx);
+      return (await backupCmds()).backupNow(ctx);
     case "version":
       ctx.out.print("cbm 0.1.0");
       return;
     case "lab":
-      return runLab(ctx);
+      return (await import("./cmd-lab.ts")).runLab(ctx);
     case "online":
     case "offline":
       return onlineOffline(ctx);
