@@ -3,10 +3,12 @@
  * all are big enough), then download chunks with bounded parallelism; the worker threads decode,
  * check and write each chunk at its offset and return its digest, in whatever order downloads
  * finish; at the end the image digest built from those (docs/format.md §6) must match the manifest.
- * A target is flushed in the background as it fills, then fsynced.
+ * Workers write with direct I/O where the target allows it (targetwrite.ts); a target is flushed in
+ * the background as it fills, then fsynced.
  *
  * Zero chunks: a target file that is new (or grows) already reads as zeros in the new part (holes),
- * so zero chunks there are skipped; elsewhere (old file contents, block devices) zeros are written.
+ * so zero chunks there are skipped, and so are all-zero segments inside other chunks; elsewhere
+ * (old file contents, block devices) zeros are written.
  */
 import { constants as fsConstants, type Stats } from "node:fs";
 import * as fsp from "node:fs/promises";
