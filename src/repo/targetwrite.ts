@@ -1,22 +1,24 @@
 /**
- * Writing restored plaintext to a target (in a worker thread, synchronously): through an O_DIRECT
- * descriptor when there is one, else the ordinary one; all-zero segments skipped where the target
- * already reads as zeros (a new or grown file: holes).
+ * Writing restored plaintext to a target (in a worker thread): through an O_DIRECT descriptor when
+ * there is one, else the ordinary one; all-zero segments skipped where the target already reads as
+ * zeros (a new or grown file: holes).
  *
  * Why O_DIRECT: a restore writes a whole disk once and nothing reads it back soon, so the page cache
  * only costs (on the machines measured, buffered writes of a fresh 2 GiB file took 0.4–4.7 s from run
  * to run, direct ones a steady ~1.5 s) and it would evict the running applications' cache on an HA
- * node. Direct I/O needs buffer addresses, offsets and lengths aligned to the device's logical
- * block; JavaScript cannot see a buffer's address, so the aligned start inside a scratch buffer is
- * found by probing: the first block of the region this call is about to write anyway is read
- * (buffered) into the scratch at each 16-byte step and written back directly until the kernel
- * accepts it (a misaligned direct write fails with EINVAL and writes nothing; direct reads are no
- * test: ext4 serves misaligned reads of holes). Only this call writes that region, so the probe
- * races with nobody. Pieces
- * that cannot be aligned (a disk's last partial block) and descriptors that refuse direct I/O go
- * through the ordinary descriptor.
+ * node. A direct write waits for the device, so it is issued asynchronously: the worker decodes the
+ * next chunk meanwhile, into another of its DIRECT_SLOTS aligned buffers.
+ *
+ * Direct I/O needs buffer addresses, offsets and lengths aligned to the device's logical block;
+ * JavaScript cannot see a buffer's address, so the aligned start inside the slot memory is found by
+ * probing: the first block of the region the caller is about to write anyway is read (buffered)
+ * into the memory at each 16-byte step and written back directly until the kernel accepts it (a
+ * misaligned direct write fails with EINVAL and writes nothing; direct reads are no test: ext4
+ * serves misaligned reads of holes). Only that caller writes that region, so the probe races with
+ * nobody. Pieces that cannot be aligned (a disk's last partial block) and descriptors that refuse
+ * direct I/O go through the ordinary descriptor, synchronously.
  */
-import { readSync, writeSync } from "node:fs";
+import { readSync, write, writeSync } from "node:fs";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { isZero } from "./chunk.ts";
 import { REPO } from "./codes.ts";
@@ -25,6 +27,8 @@ import { REPO } from "./codes.ts";
 export const DIRECT_ALIGN = 4096;
 /** Granularity of zero skipping: runs of non-zero segments are written in one call. */
 export const ZERO_SEGMENT = 128 * 1024;
+/** Aligned chunk buffers per worker: one being decoded into while the others' writes are in flight. */
+export const DIRECT_SLOTS = 3;
 
 export interface TargetWrite {
   /** Ordinary descriptor of the target (always usable). */
@@ -40,49 +44,113 @@ export interface TargetWrite {
   context: string;
 }
 
-function writeAll(fd: number, buf: Uint8Array, position: number, w: TargetWrite): void {
+function ioError(w: TargetWrite, position: number, e: unknown): CbmError {
+  return new CbmError(REPO.io, `writing ${w.target} (${w.context}) at byte offset ${position} failed: ${errorMessage(e)}`, "runtime", { cause: e });
+}
+
+function writeAllSync(fd: number, buf: Uint8Array, position: number, w: TargetWrite): void {
   let off = 0;
   while (off < buf.length) {
     try {
       off += writeSync(fd, buf, off, buf.length - off, position + off);
     } catch (e) {
-      throw new CbmError(REPO.io, `writing ${w.target} (${w.context}) at byte offset ${position + off} failed: ${errorMessage(e)}`, "runtime", { cause: e });
+      throw ioError(w, position + off, e);
     }
   }
 }
 
-/** Per-thread aligned scratch: a buffer, and for each direct descriptor the aligned offset found in it (null: none works). */
-let scratch = Buffer.alloc(0);
-const alignedStart = new Map<number, number | null>();
+async function writeAllAsync(fd: number, buf: Uint8Array, position: number, w: TargetWrite): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    off += await new Promise<number>((resolve, reject) =>
+      write(fd, buf, off, buf.length - off, position + off, (e, n) => (e ? reject(ioError(w, position + off, e)) : resolve(n))),
+    );
+  }
+}
+
+/** The non-zero runs of plain (all of it without skipZeros), as [start, end) offsets. */
+function runs(plain: Buffer, skipZeros: boolean): [number, number][] {
+  const out: [number, number][] = [];
+  let start = -1;
+  for (let off = 0; off < plain.length; off += ZERO_SEGMENT) {
+    const end = Math.min(off + ZERO_SEGMENT, plain.length);
+    if (skipZeros && isZero(plain.subarray(off, end))) {
+      if (start >= 0) out.push([start, off]);
+      start = -1;
+    } else if (start < 0) start = off;
+  }
+  if (start >= 0) out.push([start, plain.length]);
+  return out;
+}
+
+/** Writes plain at w.position through the ordinary descriptor (the non-zero runs, under skipZeros). */
+export function writeBuffered(plain: Buffer, w: TargetWrite): void {
+  for (const [s, e] of runs(plain, w.skipZeros)) writeAllSync(w.fd, plain.subarray(s, e), w.position + s, w);
+}
+
+/** One aligned buffer of the ring; release() once its writes are done. */
+export interface DirectSlot {
+  buf: Buffer;
+  release(): void;
+}
 
 /**
- * A view of `length` bytes of scratch that is aligned for w.directFd, or undefined when none could
- * be found. w.position must start a region of at least DIRECT_ALIGN bytes that this call owns.
+ * This thread's ring of aligned buffers: one memory block, its aligned start found per direct
+ * descriptor (null: none works), slots of `slotSize` bytes from there.
  */
-export function alignedScratch(w: TargetWrite, length: number): Buffer | undefined {
+let memory = Buffer.alloc(0);
+let slotSize = 0;
+const alignedStart = new Map<number, number | null>();
+let free: number[] = [];
+const waiting: ((slot: number) => void)[] = [];
+
+function aligned(w: TargetWrite & { directFd: number }): number | null {
+  let start = alignedStart.get(w.directFd);
+  if (start !== undefined) return start;
+  start = null;
+  // malloc aligns to 16 bytes: try each 16-byte step of one alignment window.
+  for (let k = 0; k < DIRECT_ALIGN; k += 16) {
+    try {
+      if (readSync(w.fd, memory, k, DIRECT_ALIGN, w.position) !== DIRECT_ALIGN) break;
+      writeSync(w.directFd, memory, k, DIRECT_ALIGN, w.position);
+      start = k;
+      break;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EINVAL") break; // EIO, EBADF…: no direct path
+    }
+  }
+  alignedStart.set(w.directFd, start);
+  return start;
+}
+
+/**
+ * An aligned buffer of exactly `length` bytes for w.directFd (waiting while all are being written),
+ * or undefined when the direct path does not apply. w.position must start a region of at least
+ * DIRECT_ALIGN bytes that the caller owns.
+ */
+export async function directSlot(w: TargetWrite, length: number): Promise<DirectSlot | undefined> {
   const directFd = w.directFd;
   if (directFd === undefined || length < DIRECT_ALIGN || w.position % DIRECT_ALIGN !== 0) return undefined;
-  if (scratch.length < length + DIRECT_ALIGN) {
-    scratch = Buffer.allocUnsafeSlow(length + DIRECT_ALIGN);
-    alignedStart.clear(); // a new buffer has a new address
+  const size = Math.ceil(length / DIRECT_ALIGN) * DIRECT_ALIGN;
+  if (size > slotSize) {
+    // Grown only between restores (chunk sizes are fixed within one): no slot is in use now.
+    slotSize = size;
+    memory = Buffer.allocUnsafeSlow(DIRECT_SLOTS * size + DIRECT_ALIGN);
+    alignedStart.clear(); // a new block has a new address
+    free = Array.from({ length: DIRECT_SLOTS }, (_, i) => i);
   }
-  let start = alignedStart.get(directFd);
-  if (start === undefined) {
-    start = null;
-    // malloc aligns to 16 bytes: try each 16-byte step of one alignment window.
-    for (let k = 0; k < DIRECT_ALIGN; k += 16) {
-      try {
-        if (readSync(w.fd, scratch, k, DIRECT_ALIGN, w.position) !== DIRECT_ALIGN) break;
-        writeSync(directFd, scratch, k, DIRECT_ALIGN, w.position);
-        start = k;
-        break;
-      } catch (e) {
-        if ((e as { code?: string }).code !== "EINVAL") break; // EIO, EBADF…: no direct path
-      }
-    }
-    alignedStart.set(directFd, start);
-  }
-  return start === null ? undefined : scratch.subarray(start, start + length);
+  const start = aligned({ ...w, directFd });
+  if (start === null) return undefined;
+  const slot = free.pop() ?? (await new Promise<number>((resolve) => waiting.push(resolve)));
+  const at = start + slot * slotSize;
+  return {
+    buf: memory.subarray(at, at + length),
+    release: () => {
+      const next = waiting.shift();
+      if (next) next(slot);
+      else free.push(slot);
+    },
+  };
 }
 
 /** Forget what was learnt about a descriptor (its number may be reused for another file). */
@@ -91,24 +159,18 @@ export function forgetDirect(directFd: number): void {
 }
 
 /**
- * Writes plain at w.position: the non-zero runs (or everything, without skipZeros), aligned runs
- * through the direct descriptor when plain lies in aligned scratch memory, the rest buffered.
+ * Writes plain (a DirectSlot's buffer) at w.position: whole aligned blocks of each non-zero run
+ * directly and asynchronously, a run's unaligned tail through the ordinary descriptor.
  */
-export function writeTarget(plain: Buffer, w: TargetWrite, directOk: boolean): void {
-  let runStart = -1;
-  const flush = (end: number) => {
-    if (runStart < 0) return;
-    const run = plain.subarray(runStart, end);
-    const pos = w.position + runStart;
-    const alignedLen = directOk && w.directFd !== undefined && pos % DIRECT_ALIGN === 0 ? run.length - (run.length % DIRECT_ALIGN) : 0;
-    if (alignedLen > 0) writeAll(w.directFd!, run.subarray(0, alignedLen), pos, w);
-    if (alignedLen < run.length) writeAll(w.fd, run.subarray(alignedLen), pos + alignedLen, w);
-    runStart = -1;
-  };
-  for (let off = 0; off < plain.length; off += ZERO_SEGMENT) {
-    const end = Math.min(off + ZERO_SEGMENT, plain.length);
-    if (w.skipZeros && isZero(plain.subarray(off, end))) flush(off);
-    else if (runStart < 0) runStart = off;
+export async function writeDirect(plain: Buffer, w: TargetWrite & { directFd: number }): Promise<void> {
+  const pending: Promise<void>[] = [];
+  for (const [s, e] of runs(plain, w.skipZeros)) {
+    const run = plain.subarray(s, e);
+    const alignedLen = run.length - (run.length % DIRECT_ALIGN);
+    if (alignedLen > 0) pending.push(writeAllAsync(w.directFd, run.subarray(0, alignedLen), w.position + s, w));
+    if (alignedLen < run.length) writeAllSync(w.fd, run.subarray(alignedLen), w.position + s + alignedLen, w);
   }
-  flush(plain.length);
+  // Every write settled before the caller frees the buffer, even when one failed.
+  const failed = (await Promise.allSettled(pending)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 }

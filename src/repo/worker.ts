@@ -1,18 +1,19 @@
 /**
- * Worker thread: the CPU-heavy, pure work of the pipeline (zero check, chunk id, zstd, AES-GCM,
- * SHA-256, MD5 of uploads, restore writes). Started by pool.ts; one message in, one reply out, in
- * arrival order. (The stream ops, a running SHA-256 fed in order, are not used by backup or restore.)
+ * Worker thread: the CPU-heavy, pure work of the pipeline (zero check, chunk digests and ids, zstd,
+ * AES-GCM, upload checksums, restore writes). Started by pool.ts; one message in, one reply out, in
+ * arrival order except for restore writes with direct I/O, whose replies wait for the device.
+ * (The stream ops, a running SHA-256 fed in order, are not used by backup or restore.)
  */
 import { createHash, type Hash } from "node:crypto";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { CbmError, errorMessage } from "../util/errors.ts";
-import { alignedScratch, forgetDirect, writeTarget } from "./targetwrite.ts";
+import { directSlot, forgetDirect, writeBuffered, writeDirect } from "./targetwrite.ts";
 import { chunkDigest, chunkIdFromDigest, decodeChunkDigest, encodeChunkInto, isZero, type ChunkKeys } from "./chunk.ts";
 import { REPO } from "./codes.ts";
 import { sealedIsCompressed } from "./sealed.ts";
-import type { SlotRef, WorkerInit, WorkerMessage, WorkerReply, WorkerResult } from "./workerproto.ts";
+import type { SlotRef, WorkerInit, WorkerMessage, WorkerReply, WorkerRequest, WorkerResult } from "./workerproto.ts";
 
 const init = workerData as WorkerInit;
 const keys: ChunkKeys = {
@@ -67,7 +68,50 @@ function stream(n: number): Hash {
   return h;
 }
 
-function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer[] } {
+interface Handled {
+  result: WorkerResult;
+  transfer: ArrayBuffer[];
+}
+
+/**
+ * Decodes a chunk and writes it to its target. With a direct descriptor the plaintext goes into an
+ * aligned slot and the reply waits for the write, while this thread goes on with the next message;
+ * otherwise compressed chunks decompress into scratch and raw ones are written from the decipher's
+ * output (or the object) as they are, synchronously.
+ */
+function decodeWrite(r: Extract<WorkerRequest, { op: "decodeWrite" }>): Handled | Promise<Handled> {
+  const obj = new Uint8Array(r.object);
+  const w = { fd: r.fd, directFd: r.directFd, position: r.position, skipZeros: r.skipZeros, target: r.target, context: r.context };
+  const decode = (into: Buffer | undefined) => {
+    const d = decodeChunkDigest(obj, r.id, keys, { context: r.context, into, digest: r.digest });
+    if (d.plain.length !== r.length) {
+      throw new CbmError(REPO.corrupt, `chunk ${r.id} (${r.context}): ${d.plain.length} plaintext bytes, its position needs ${r.length}`, "integrity");
+    }
+    produced(r.object.byteLength * (keys.chunkKey ? 2 : 1));
+    return d;
+  };
+  const done = (digest: Buffer | undefined): Handled => ({ result: { op: "decodeWrite", digest: digest ? digest.toString("hex") : null }, transfer: [] });
+  const buffered = (): Handled => {
+    const { plain, digest } = decode(sealedIsCompressed(obj) ? scratchOf(r.length) : undefined);
+    writeBuffered(plain, w);
+    return done(digest);
+  };
+  const directFd = w.directFd;
+  if (directFd === undefined) return buffered();
+  return (async () => {
+    const slot = await directSlot(w, r.length);
+    if (!slot) return buffered();
+    try {
+      const { plain, digest } = decode(slot.buf);
+      await writeDirect(plain, { ...w, directFd });
+      return done(digest);
+    } finally {
+      slot.release();
+    }
+  })();
+}
+
+function handle(m: WorkerMessage): Handled | Promise<Handled> {
   const r = m.req;
   switch (r.op) {
     case "hash": {
@@ -94,21 +138,8 @@ function handle(m: WorkerMessage): { result: WorkerResult; transfer: ArrayBuffer
       produced(r.object.byteLength * (keys.chunkKey ? 2 : 1)); // the received object (+ its plaintext)
       return { result: { op: "decode", length: r.length, digest: digest ? digest.toString("hex") : null }, transfer: [] };
     }
-    case "decodeWrite": {
-      const obj = new Uint8Array(r.object);
-      // Into aligned scratch when the target takes direct writes; else compressed chunks decompress
-      // into scratch and raw ones are written from the decipher's output (or the object) as they are.
-      const w = { fd: r.fd, directFd: r.directFd, position: r.position, skipZeros: r.skipZeros, target: r.target, context: r.context };
-      const direct = alignedScratch(w, r.length);
-      const into = direct ?? (sealedIsCompressed(obj) ? scratchOf(r.length) : undefined);
-      const { plain, digest } = decodeChunkDigest(obj, r.id, keys, { context: r.context, into, digest: r.digest });
-      if (plain.length !== r.length) {
-        throw new CbmError(REPO.corrupt, `chunk ${r.id} (${r.context}): ${plain.length} plaintext bytes, its position needs ${r.length}`, "integrity");
-      }
-      writeTarget(plain, w, direct !== undefined);
-      produced(r.object.byteLength * (keys.chunkKey ? 2 : 1));
-      return { result: { op: "decodeWrite", digest: digest ? digest.toString("hex") : null }, transfer: [] };
-    }
+    case "decodeWrite":
+      return decodeWrite(r);
     case "forgetDirect":
       forgetDirect(r.directFd);
       return { result: { op: "forgetDirect" }, transfer: [] };
@@ -138,17 +169,18 @@ parentPort!.on("message", (m: WorkerMessage | null) => {
     parentPort!.close(); // the pool is closing: end this thread
     return;
   }
-  let reply: WorkerReply;
-  let transfer: ArrayBuffer[] = [];
+  const ok = (h: Handled) => parentPort!.postMessage({ seq: m.seq, ok: h.result } satisfies WorkerReply, h.transfer);
+  const fail = (e: unknown) => {
+    const err = e instanceof CbmError ? { code: e.code, message: e.message, kind: e.kind } : { code: "CBM_INTERNAL", message: errorMessage(e), kind: "runtime" as const };
+    parentPort!.postMessage({ seq: m.seq, err } satisfies WorkerReply);
+  };
+  // Replies go out as each request finishes (a direct write's reply waits for the device); the pool
+  // matches them by seq. Everything but decodeWrite finishes at once, in arrival order.
   try {
     const h = handle(m);
-    reply = { seq: m.seq, ok: h.result };
-    transfer = h.transfer;
+    if (h instanceof Promise) h.then(ok, fail);
+    else ok(h);
   } catch (e) {
-    reply =
-      e instanceof CbmError
-        ? { seq: m.seq, err: { code: e.code, message: e.message, kind: e.kind } }
-        : { seq: m.seq, err: { code: "CBM_INTERNAL", message: errorMessage(e), kind: "runtime" } };
+    fail(e);
   }
-  parentPort!.postMessage(reply, transfer);
 });
