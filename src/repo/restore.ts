@@ -243,6 +243,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
                   digest: verifyImage,
                   fd: fh.fd,
                   directFd: t.direct?.fd,
+                  slotSize: maxChunk,
                   skipZeros: offset >= t.zeroFrom,
                   position: offset,
                   length,

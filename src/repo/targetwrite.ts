@@ -95,67 +95,87 @@ export interface DirectSlot {
 }
 
 /**
- * This thread's ring of aligned buffers: one memory block, its aligned start found per direct
- * descriptor (null: none works), slots of `slotSize` bytes from there.
+ * This thread's ring of aligned buffers: one memory block holding DIRECT_SLOTS slots and, after
+ * them, a probe area at a multiple of DIRECT_ALIGN (so the same start offset aligns both). Probes
+ * write only there, never into a slot whose write may be in flight. A bigger chunk size replaces
+ * the ring; the old one's memory lives on with its in-flight writes, and its slots are not reused.
  */
-let memory = Buffer.alloc(0);
-let slotSize = 0;
-const alignedStart = new Map<number, number | null>();
-let free: number[] = [];
-const waiting: ((slot: number) => void)[] = [];
+interface Ring {
+  memory: Buffer;
+  slotSize: number;
+  probeAt: number;
+  /** Per direct descriptor, the aligned start offset found (null: none works). */
+  start: Map<number, number | null>;
+  free: number[];
+}
+let ring: Ring | undefined;
+type Taken = { ring: Ring; slot: number };
+const waiting: ((t: Taken) => void)[] = [];
 
-function aligned(w: TargetWrite & { directFd: number }): number | null {
-  let start = alignedStart.get(w.directFd);
+function ringFor(bytes: number): Ring {
+  if (!ring || ring.slotSize < bytes) {
+    const slotSize = Math.ceil(bytes / DIRECT_ALIGN) * DIRECT_ALIGN;
+    const probeAt = DIRECT_SLOTS * slotSize + DIRECT_ALIGN;
+    const r: Ring = { memory: Buffer.allocUnsafeSlow(probeAt + 2 * DIRECT_ALIGN), slotSize, probeAt, start: new Map(), free: [] };
+    for (let i = 0; i < DIRECT_SLOTS; i++) r.free.push(i);
+    ring = r;
+    while (waiting.length > 0 && r.free.length > 0) waiting.shift()!({ ring: r, slot: r.free.pop()! });
+  }
+  return ring;
+}
+
+function releaseSlot(t: Taken): void {
+  if (t.ring !== ring) return;
+  const next = waiting.shift();
+  if (next) next(t);
+  else t.ring.free.push(t.slot);
+}
+
+/** The offset in r.memory at which buffers are aligned for w.directFd, probing once per descriptor. */
+function alignedStart(r: Ring, w: TargetWrite & { directFd: number }): number | null {
+  let start = r.start.get(w.directFd);
   if (start !== undefined) return start;
   start = null;
   // malloc aligns to 16 bytes: try each 16-byte step of one alignment window.
   for (let k = 0; k < DIRECT_ALIGN; k += 16) {
     try {
-      if (readSync(w.fd, memory, k, DIRECT_ALIGN, w.position) !== DIRECT_ALIGN) break;
-      writeSync(w.directFd, memory, k, DIRECT_ALIGN, w.position);
+      if (readSync(w.fd, r.memory, r.probeAt + k, DIRECT_ALIGN, w.position) !== DIRECT_ALIGN) break;
+      writeSync(w.directFd, r.memory, r.probeAt + k, DIRECT_ALIGN, w.position);
       start = k;
       break;
     } catch (e) {
       if ((e as { code?: string }).code !== "EINVAL") break; // EIO, EBADF…: no direct path
     }
   }
-  alignedStart.set(w.directFd, start);
+  r.start.set(w.directFd, start);
   return start;
 }
 
 /**
  * An aligned buffer of exactly `length` bytes for w.directFd (waiting while all are being written),
- * or undefined when the direct path does not apply. w.position must start a region of at least
- * DIRECT_ALIGN bytes that the caller owns.
+ * or undefined when the direct path does not apply. `slotSize` is the largest chunk of the restore
+ * (so the ring is sized once). w.position must start a region of at least DIRECT_ALIGN bytes that
+ * the caller owns: the probe rewrites its first block with what it holds.
  */
-export async function directSlot(w: TargetWrite, length: number): Promise<DirectSlot | undefined> {
+export async function directSlot(w: TargetWrite, length: number, slotSize: number): Promise<DirectSlot | undefined> {
   const directFd = w.directFd;
   if (directFd === undefined || length < DIRECT_ALIGN || w.position % DIRECT_ALIGN !== 0) return undefined;
-  const size = Math.ceil(length / DIRECT_ALIGN) * DIRECT_ALIGN;
-  if (size > slotSize) {
-    // Grown only between restores (chunk sizes are fixed within one): no slot is in use now.
-    slotSize = size;
-    memory = Buffer.allocUnsafeSlow(DIRECT_SLOTS * size + DIRECT_ALIGN);
-    alignedStart.clear(); // a new block has a new address
-    free = Array.from({ length: DIRECT_SLOTS }, (_, i) => i);
+  const wd = { ...w, directFd };
+  const r0 = ringFor(Math.max(slotSize, length));
+  if (alignedStart(r0, wd) === null) return undefined;
+  const t: Taken = r0.free.length > 0 ? { ring: r0, slot: r0.free.pop()! } : await new Promise<Taken>((resolve) => waiting.push(resolve));
+  const start = alignedStart(t.ring, wd); // the ring may have been replaced while waiting
+  if (start === null || length > t.ring.slotSize) {
+    releaseSlot(t);
+    return undefined;
   }
-  const start = aligned({ ...w, directFd });
-  if (start === null) return undefined;
-  const slot = free.pop() ?? (await new Promise<number>((resolve) => waiting.push(resolve)));
-  const at = start + slot * slotSize;
-  return {
-    buf: memory.subarray(at, at + length),
-    release: () => {
-      const next = waiting.shift();
-      if (next) next(slot);
-      else free.push(slot);
-    },
-  };
+  const at = start + t.slot * t.ring.slotSize;
+  return { buf: t.ring.memory.subarray(at, at + length), release: () => releaseSlot(t) };
 }
 
 /** Forget what was learnt about a descriptor (its number may be reused for another file). */
 export function forgetDirect(directFd: number): void {
-  alignedStart.delete(directFd);
+  ring?.start.delete(directFd);
 }
 
 /**

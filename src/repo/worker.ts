@@ -99,7 +99,7 @@ function decodeWrite(r: Extract<WorkerRequest, { op: "decodeWrite" }>): Handled 
   const directFd = w.directFd;
   if (directFd === undefined) return buffered();
   return (async () => {
-    const slot = await directSlot(w, r.length);
+    const slot = await directSlot(w, r.length, r.slotSize);
     if (!slot) return buffered();
     try {
       const { plain, digest } = decode(slot.buf);

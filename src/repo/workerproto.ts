@@ -46,6 +46,8 @@ export type WorkerRequest =
       digest: boolean;
       fd: number;
       directFd?: number;
+      /** The restore's largest chunk: the size of the worker's aligned buffers for directFd. */
+      slotSize: number;
       skipZeros: boolean;
       position: number;
       length: number;
