@@ -76,7 +76,7 @@ export interface BackupOptions {
   /** Messages for the person running the backup (e.g. waiting for a prune to finish). */
   onInfo?: (msg: string) => void;
   signal?: AbortSignal;
-  /** Uploads in flight; default 12. */
+  /** Uploads in flight; default BACKUP_CONCURRENCY (8). */
   concurrency?: number;
 }
 
@@ -234,15 +234,12 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
     // exist: a prune either sees this lease and defers, or has finished (format §8, §13).
     const lease = await Lease.take(e.store, id, putOpts);
     try {
-      await waitForSweeps(e.store, o.onInfo);
-      // Which chunks exist: a full lists them (and so re-stores lost ones); an incremental trusts its parent.
-      const base = o.type === "incremental" ? await loadIncrementalBase(e, o) : undefined;
-      const parent = base?.parent;
-      // After a backup that died mid-way, chunks it wrote may be partial where PUT is not atomic: a full
-      // does not trust chunks written since it started (an incremental never trusted them: they are in no manifest).
-      const abandoned = await abandonedLeases(e.store, async (bid) => bid !== id && (await e.store.head(manifestKey(bid))) !== undefined);
-      const index = parent && base ? base.index : await ChunkIndex.fromListing(e.store, abandoned.since);
-      const digests = await pump(e, o, disks, index);
+      // The disks are read and hashed while the repository says which chunks it holds (reading
+      // needs no repository); the first upload decision waits for that answer.
+      const known = learnKnownChunks(e, o, id);
+      known.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+      const digests = await pump(e, o, disks, known.then((k) => k.index));
+      const { parent, abandoned } = await known;
       const durationMs = Math.round(performance.now() - started);
       const manifest = buildManifest(o, id, time, parent?.id ?? null, disks, digests, e.config.chunkSize, durationMs);
       await writeManifest(e.store, manifest, e.keys.manifestKey, { sse: o.sse, retainUntil: o.retainUntil });
@@ -256,7 +253,21 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
   }
 }
 
-async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: ChunkIndex): Promise<string[]> {
+/**
+ * Which chunks exist, learnt under the backup's lease after any running prune has finished: a full
+ * lists them (and so re-stores lost ones); an incremental trusts its parent's manifest.
+ */
+async function learnKnownChunks(e: Engine, o: BackupOptions, id: string): Promise<{ parent?: Manifest; index: ChunkIndex; abandoned: { since?: Date; keys: string[] } }> {
+  await waitForSweeps(e.store, o.onInfo);
+  const base = o.type === "incremental" ? await loadIncrementalBase(e, o) : undefined;
+  // After a backup that died mid-way, chunks it wrote may be partial where PUT is not atomic: a full
+  // does not trust chunks written since it started (an incremental never trusted them: they are in no manifest).
+  const abandoned = await abandonedLeases(e.store, async (bid) => bid !== id && (await e.store.head(manifestKey(bid))) !== undefined);
+  if (base?.parent) return { parent: base.parent, index: base.index, abandoned };
+  return { index: await ChunkIndex.fromListing(e.store, abandoned.since), abandoned };
+}
+
+async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Promise<ChunkIndex>): Promise<string[]> {
   const pool = e.pool();
   const chunkSize = e.config.chunkSize;
   const concurrency = o.concurrency ?? BACKUP_CONCURRENCY;
@@ -308,6 +319,7 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], index: Ch
             image.add(i, h.digest);
             const cid = h.id;
             d.chunks[i] = cid;
+            const index = await known;
             if (!index.has(cid) && !uploading.has(cid)) {
               uploading.add(cid);
               const out = await outArena.acquire();

@@ -17,15 +17,18 @@ export const DEFAULT_CONCURRENCY = 8;
 /**
  * Default uploads in flight for a backup. Each holds an encoded-object buffer (the plaintext
  * buffers are separate and few), so reading and hashing go on while uploads wait on the network.
+ * 12 was no faster on 2 cores and put an 8 GiB backup at 304 MiB peak RSS, over its 300 MiB budget
+ * (8: 293 MiB).
  */
-export const BACKUP_CONCURRENCY = 12;
+export const BACKUP_CONCURRENCY = 8;
 
 /**
  * Default downloads in flight for a restore: each holds at most one chunk object (no arena slot:
  * workers decode and write straight to the target), and more requests in flight hide the latency
- * of a slow GET. 16 measured no faster on 2 cores and came within 6 MiB of the 300 MiB budget.
+ * of a slow GET. 12 measured no faster than 8 on 2 cores and, with the direct-write buffers
+ * (targetwrite.ts), put an 8 GiB restore at 307 MiB peak RSS (8: 273 MiB).
  */
-export const RESTORE_CONCURRENCY = 12;
+export const RESTORE_CONCURRENCY = 8;
 
 /**
  * Chunk buffers: one per transfer in flight plus one per worker, so hashing continues while every

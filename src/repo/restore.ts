@@ -33,7 +33,7 @@ export interface RestoreProgress {
 
 export interface RestoreOptions {
   onProgress?: (p: RestoreProgress) => void;
-  /** Downloads in flight; default 12. */
+  /** Downloads in flight; default RESTORE_CONCURRENCY (8). */
   concurrency?: number;
   signal?: AbortSignal;
   /** fsync each target at the end (default true: a restored disk must survive a power cut). */

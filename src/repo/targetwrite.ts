@@ -27,8 +27,8 @@ import { REPO } from "./codes.ts";
 export const DIRECT_ALIGN = 4096;
 /** Granularity of zero skipping: runs of non-zero segments are written in one call. */
 export const ZERO_SEGMENT = 128 * 1024;
-/** Aligned chunk buffers per worker: one being decoded into while the others' writes are in flight. */
-export const DIRECT_SLOTS = 3;
+/** Aligned chunk buffers per worker: one being decoded into while the other's write is in flight. */
+export const DIRECT_SLOTS = 2;
 
 export interface TargetWrite {
   /** Ordinary descriptor of the target (always usable). */
