@@ -278,24 +278,35 @@ contract(
   "reason" in rgw ? rgw.reason : undefined,
 );
 
-describe("Ceph RGW server-side encryption", { skip: "reason" in rgw ? rgw.reason : undefined }, () => {
-  let store: S3ObjectStore;
+/**
+ * For a describe block on the shared RGW bucket: a store under this run's prefix plus `suffix`,
+ * handed to `use` before the tests, emptied (only what it wrote) and closed after them.
+ */
+function rgwStoreHooks(suffix: string, use: (s: S3ObjectStore) => void): void {
+  let store: S3ObjectStore | undefined;
   before(() => {
     if (!("env" in rgw)) return;
     store = new S3ObjectStore({
       bucket: rgw.env.bucket,
-      prefix: `${runId}-sse`,
+      prefix: `${runId}-${suffix}`,
       endpoint: rgw.env.endpoint,
       credentials: { accessKeyId: rgw.env.accessKeyId, secretAccessKey: rgw.env.secretAccessKey },
     });
+    use(store);
   });
   after(async () => {
     if (!store) return;
+    const s = store;
     const keys: string[] = [];
-    await store.list("", (i) => void keys.push(i.key));
-    await pool(keys, 8, (k) => store.delete(k));
-    store.destroy();
+    await s.list("", (i) => void keys.push(i.key));
+    await pool(keys, 8, (k) => s.delete(k));
+    s.destroy();
   });
+}
+
+describe("Ceph RGW server-side encryption", { skip: "reason" in rgw ? rgw.reason : undefined }, () => {
+  let store: S3ObjectStore;
+  rgwStoreHooks("sse", (s) => (store = s));
 
   it("ENCRYPTION=aes: SSE AES256 is accepted and the bytes round-trip", async (t) => {
     const body = randomBytes(5000);
@@ -350,22 +361,7 @@ describe("Ceph RGW server-side encryption", { skip: "reason" in rgw ? rgw.reason
 
 describe("Ceph RGW checks every byte it stores", { skip: "reason" in rgw ? rgw.reason : undefined }, () => {
   let store: S3ObjectStore;
-  before(() => {
-    if (!("env" in rgw)) return;
-    store = new S3ObjectStore({
-      bucket: rgw.env.bucket,
-      prefix: `${runId}-digest`,
-      endpoint: rgw.env.endpoint,
-      credentials: { accessKeyId: rgw.env.accessKeyId, secretAccessKey: rgw.env.secretAccessKey },
-    });
-  });
-  after(async () => {
-    if (!store) return;
-    const keys: string[] = [];
-    await store.list("", (i) => void keys.push(i.key));
-    await pool(keys, 8, (k) => store.delete(k));
-    store.destroy();
-  });
+  rgwStoreHooks("digest", (s) => (store = s));
 
   it("a PUT signed with its body's SHA-256 (the backup's chunk uploads) is stored", async () => {
     const body = randomBytes(300_000);
