@@ -14,6 +14,10 @@
  *  - Ranges are always `bytes=a-b`, never suffix ranges (s3rver answers those wrongly).
  *  - GET checks the received length against Content-Length: a body cut short is a transient error,
  *    never a short object.
+ *  - Whole-object GETs from an endpoint URL (path style) skip the SDK's middleware: signed with the
+ *    SDK's own SigV4 signer and sent on the same sockets, they cost ~1 ms less CPU each, a tenth
+ *    of a restore's main thread. 5xx and 429 are transient errors (retry.ts retries them); any
+ *    other answer but 200 goes through the SDK again, which names the error exactly.
  * Server differences: `If-None-Match: *` (create-only) is enforced by AWS and Ceph; s3rver ignores it
  * and overwrites. SSE-KMS needs a KMS on the server (Ceph: the testing backend, see shared/s3).
  * HEAD cannot tell a missing key from a missing bucket (both 404 without a body): head() says
@@ -38,6 +42,8 @@ import {
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { fromIni } from "@aws-sdk/credential-providers";
+import { Hash } from "@smithy/hash-node";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { OBJ, ObjectStoreError, notFoundError } from "./errors.ts";
 import { checkRange, validateKey, validatePrefix } from "./keys.ts";
 import { md5Base64, uploadStream, type Recover } from "./multipart.ts";
@@ -122,6 +128,17 @@ async function readBody(body: AsyncIterable<Uint8Array>, announced: number | und
   return { bytes, length };
 }
 
+/** Keys and bucket names the direct GET puts into a path as they are (no encoding needed). */
+const PLAIN_PATH = /^[A-Za-z0-9._\-/]+$/;
+
+/** How the direct GET reaches the endpoint: its signer, URL and the client's own agent. */
+interface DirectGet {
+  signer: SignatureV4;
+  url: URL;
+  agent: http.Agent | https.Agent;
+  socketTimeoutMs: number;
+}
+
 export class S3ObjectStore implements ObjectStore {
   readonly location: string;
   readonly bucket: string;
@@ -131,6 +148,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly opts: S3StoreOptions;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly direct: DirectGet | undefined;
 
   constructor(opts: S3StoreOptions) {
     this.opts = opts;
@@ -152,6 +170,9 @@ export class S3ObjectStore implements ObjectStore {
     this.queueSize = Math.max(1, opts.queueSize ?? 4);
     const maxSockets = opts.maxSockets ?? 32;
     const agentOpts = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets };
+    const httpAgent = new http.Agent(agentOpts);
+    const httpsAgent = new https.Agent(agentOpts);
+    const socketTimeoutMs = opts.socketTimeoutMs ?? 120_000;
     this.client = new S3Client({
       region:
         opts.region ??
@@ -166,12 +187,23 @@ export class S3ObjectStore implements ObjectStore {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       requestHandler: {
-        httpAgent: new http.Agent(agentOpts),
-        httpsAgent: new https.Agent(agentOpts),
+        httpAgent,
+        httpsAgent,
         connectionTimeout: opts.connectionTimeoutMs ?? 10_000,
-        socketTimeout: opts.socketTimeoutMs ?? 120_000,
+        socketTimeout: socketTimeoutMs,
       },
     });
+    const url = opts.endpoint ? new URL(opts.endpoint) : undefined;
+    if (url && (url.protocol === "http:" || url.protocol === "https:") && (opts.forcePathStyle ?? true) && PLAIN_PATH.test(this.bucket) && !url.search) {
+      const signer = new SignatureV4({
+        credentials: this.client.config.credentials,
+        region: this.client.config.region,
+        service: "s3",
+        sha256: Hash.bind(null, "sha256"),
+        uriEscapePath: false, // S3 signs the path as sent, encoded once
+      });
+      this.direct = { signer, url, agent: url.protocol === "https:" ? httpsAgent : httpAgent, socketTimeoutMs };
+    }
   }
 
   /** Closes the keep-alive sockets. The store must not be used afterwards. */
@@ -303,6 +335,10 @@ export class S3ObjectStore implements ObjectStore {
         return new Uint8Array(0);
       }
     }
+    if (!range && this.direct && PLAIN_PATH.test(Key)) {
+      const got = await this.call("get", key, () => this.getDirect(this.direct!, Key));
+      if (got) return got;
+    }
     return this.call(
       "get",
       key,
@@ -348,6 +384,40 @@ export class S3ObjectStore implements ObjectStore {
       },
       range,
     );
+  }
+
+  /**
+   * A whole-object GET without the SDK's middleware: the object; a transient error for 5xx and
+   * 429; undefined for any other answer (the caller asks again through the SDK, which says exactly
+   * what went wrong: no such key or bucket, access refused…).
+   */
+  private async getDirect(d: DirectGet, s3Key: string): Promise<Uint8Array | undefined> {
+    const u = d.url;
+    const path = `${u.pathname.replace(/\/+$/, "")}/${this.bucket}/${s3Key}`;
+    const signed = await d.signer.sign({ method: "GET", protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined, path, query: {}, headers: { host: u.host } });
+    return new Promise<Uint8Array | undefined>((resolve, reject) => {
+      const req = (u.protocol === "https:" ? https : http).request(
+        { method: "GET", hostname: u.hostname, port: u.port || undefined, path, headers: signed.headers, agent: d.agent },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          const announced = Number(res.headers["content-length"]);
+          if (status !== 200 || !Number.isSafeInteger(announced)) {
+            res.resume();
+            if (status >= 500 || status === 429) {
+              reject(new ObjectStoreError(OBJ.io, `get ${s3Key} in ${this.location} failed: HTTP ${status}`, "runtime", { status, transient: true }));
+            } else resolve(undefined);
+            return;
+          }
+          readBody(res, announced).then(({ bytes, length }) => {
+            if (length === announced) resolve(bytes);
+            else reject(new ObjectStoreError(OBJ.io, `get ${s3Key} in ${this.location}: received ${length} of ${announced} bytes`, "runtime", { transient: true }));
+          }, reject);
+        },
+      );
+      req.setTimeout(d.socketTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${d.socketTimeoutMs} ms: timed out`), { code: "ETIMEDOUT" })));
+      req.on("error", reject);
+      req.end();
+    });
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
