@@ -14,7 +14,7 @@ import { openSvc } from "../storage/svc/connect.ts";
 import { fingerprint } from "../storage/svc/ssh.ts";
 import { mappedTo } from "../storage/svc/discover.ts";
 import { localNode } from "../jobs/plan.ts";
-import { CbmError, errorMessage, usageError } from "../util/errors.ts";
+import { errorText, usageError } from "../util/errors.ts";
 import { objectName, runConfigVerb } from "./cmd-config.ts";
 import { argAttr, type Ctx } from "./context.ts";
 import { toJson } from "./output.ts";
@@ -161,7 +161,7 @@ export function profileDecorator(ctx: Ctx): (attrs: Record<string, string>) => P
         ...(s.uncovered.length > 0 ? { REPLICATION_UNCOVERED: s.uncovered.join(",") } : {}),
       };
     } catch (e) {
-      return { REPLICATION_STATE: "unknown", REPLICATION_ERROR: e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e) };
+      return { REPLICATION_STATE: "unknown", REPLICATION_ERROR: errorText(e) };
     }
   };
 }

@@ -13,7 +13,7 @@ import { onlineHere, providerFor, type ClusterProvider } from "../cluster/provid
 import { runBackupJob, type BackupJobResult } from "../jobs/backup.ts";
 import { JobHistory, recordJob, type JobType } from "../jobs/history.ts";
 import { notifyReplication } from "../jobs/notify.ts";
-import { CbmError, errorMessage } from "../util/errors.ts";
+import { CbmError, errorMessage, errorText } from "../util/errors.ts";
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 import { decide, DEFAULT_RETRY_MS, slotAtOrBefore, specOf, type ScheduleDecision } from "./schedule.ts";
@@ -111,7 +111,7 @@ export class Scheduler {
       try {
         here = await onlineHere(cfg, provider, rg, this.env);
       } catch (e) {
-        this.o.log("error", "cluster_provider_error", { rg, provider: provider.name, error: e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e) });
+        this.o.log("error", "cluster_provider_error", { rg, provider: provider.name, error: errorText(e) });
         continue;
       }
       if (this.onlineSeen.get(rg) !== here.online) {
@@ -170,7 +170,7 @@ export class Scheduler {
       .then((r) => log("info", "verify_success", { rg, run: r.run, chunksChecked: r.report.chunksChecked, chunksReferenced: r.report.chunksReferenced, cycleComplete: r.cycleComplete, verified: r.verifiedMarked }))
       .catch((e: unknown) => {
         const res = (e as { result?: VerifyJobResult }).result;
-        log("error", "verify_failure", { rg, error: e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e), bad: res ? badText(res.report) : undefined });
+        log("error", "verify_failure", { rg, error: errorText(e), bad: res ? badText(res.report) : undefined });
       })
       .finally(() => this.inFlight.delete(rg));
     this.inFlight.set(rg, { promise, abort });
@@ -202,7 +202,7 @@ export class Scheduler {
       },
     )
       .then((res) => log("info", "backup_success", { rg, type, job: jobId, backupId: res.id, bytesRead: res.bytesRead, bytesStored: res.bytesStored, durationMs: this.o.clock.now() - t0 }))
-      .catch((e: unknown) => log("error", "backup_failure", { rg, type, job: jobId, error: e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e) }))
+      .catch((e: unknown) => log("error", "backup_failure", { rg, type, job: jobId, error: errorText(e) }))
       .finally(() => this.inFlight.delete(rg));
     this.inFlight.set(rg, { promise, abort });
   }
@@ -221,7 +221,7 @@ export class Scheduler {
       cur.started = true;
     } catch (e) {
       state = "unknown";
-      this.o.log("error", "replication_error", { rg, error: e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e) });
+      this.o.log("error", "replication_error", { rg, error: errorText(e) });
     }
     if (state === cur.state) return;
     const previous = cur.state;

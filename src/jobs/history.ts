@@ -10,7 +10,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Config } from "../config/model.ts";
 import { effectiveAttrs, findObject } from "../config/model.ts";
-import { CbmError, errorMessage } from "../util/errors.ts";
+import { CbmError, errorMessage, errorText } from "../util/errors.ts";
 import { clockFromEnv, type Clock } from "../daemon/clock.ts";
 import type { BackupJobResult } from "./backup.ts";
 import { notifyBackup, type NotifyLog } from "./notify.ts";
@@ -221,7 +221,7 @@ export async function recordJob(home: string, info: RecordInfo, fn: () => Promis
     try {
       res = await fn();
     } catch (e) {
-      hist.finish(id, { end: clock.now(), result: "failed", error: e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e) });
+      hist.finish(id, { end: clock.now(), result: "failed", error: errorText(e) });
       info.onJob?.(hist.list({ profile: info.profile }).find((r) => r.id === id)!);
       await notify(false, undefined, e);
       throw e;

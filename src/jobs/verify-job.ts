@@ -22,7 +22,7 @@ import { effectiveAttrs, findObject } from "../config/model.ts";
 import { clockFromEnv, type Clock } from "../daemon/clock.ts";
 import { markVerified, type Manifest, type Repository, type VerifyReport } from "../repo/index.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
-import { CbmError, errorMessage, validationError } from "../util/errors.ts";
+import { CbmError, errorText, validationError } from "../util/errors.ts";
 import { JobHistory } from "./history.ts";
 import { runNotify, type NotifyLog } from "./notify.ts";
 import { planProfile } from "./plan.ts";
@@ -196,7 +196,7 @@ export async function runVerifyJob(home: string, cfg: Config, rg: string, o: Ver
         await repo.close();
       }
     } catch (e) {
-      const msg = e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e);
+      const msg = errorText(e);
       hist.finish(jobId, { end: clock.now(), result: "failed", error: msg });
       await notify(false, { CBM_ERROR: msg });
       throw e;

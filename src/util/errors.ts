@@ -38,3 +38,8 @@ export const integrityError = (code: string, msg: string) => new CbmError(code, 
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** An error as logs, job history and notify methods show it: its message, and its code when it has one. */
+export function errorText(e: unknown): string {
+  return e instanceof CbmError ? `${e.message} [${e.code}]` : errorMessage(e);
+}
