@@ -111,6 +111,10 @@ class RetryingStore implements ObjectStore {
     return this.inner.location;
   }
 
+  get checksUploads(): boolean | undefined {
+    return this.inner.checksUploads;
+  }
+
   async ensureContainer(opts?: { objectLock?: boolean }): Promise<void> {
     const ensure = this.inner.ensureContainer?.bind(this.inner);
     if (ensure) await retrying(this.policy, `create ${this.inner.location}`, () => ensure(opts));

@@ -108,24 +108,30 @@ function contentRangeStart(h: string | undefined): number | undefined {
 /**
  * The body of a GET, copied as it arrives into one buffer of the announced length (its own
  * ArrayBuffer, so a caller can transfer it to a worker): no list of pieces and no final
- * concatenation, which at 4 MiB per chunk was a tenth of a restore's main-thread time. `length` is
- * what arrived: more than announced stops the copy (and fails the caller's check).
+ * concatenation, which at 4 MiB per chunk was a tenth of a restore's main-thread time. A body of
+ * another length than announced (cut short in transit, or more) is a transient error, never a
+ * short object. `what` names the object in that message.
  */
-async function readBody(body: AsyncIterable<Uint8Array>, announced: number | undefined): Promise<{ bytes: Uint8Array; length: number }> {
+async function readBody(body: AsyncIterable<Uint8Array>, announced: number | undefined, what: string): Promise<Uint8Array> {
   if (announced === undefined) {
     const parts: Uint8Array[] = [];
     for await (const p of body) parts.push(p);
-    const bytes = Buffer.concat(parts);
-    return { bytes, length: bytes.length };
+    return Buffer.concat(parts);
   }
   const bytes = new Uint8Array(new ArrayBuffer(announced));
   let length = 0;
   for await (const p of body) {
-    if (length + p.length > announced) return { bytes, length: length + p.length };
+    if (length + p.length > announced) {
+      length += p.length;
+      break;
+    }
     bytes.set(p, length);
     length += p.length;
   }
-  return { bytes, length };
+  if (length !== announced) {
+    throw new ObjectStoreError(OBJ.io, `get ${what}: received ${length} of ${announced} bytes`, "runtime", { transient: true });
+  }
+  return bytes;
 }
 
 /** Keys and bucket names the direct GET puts into a path as they are (no encoding needed). */
@@ -149,6 +155,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly direct: DirectGet | undefined;
+  readonly checksUploads = true;
 
   constructor(opts: S3StoreOptions) {
     this.opts = opts;
@@ -336,7 +343,7 @@ export class S3ObjectStore implements ObjectStore {
       }
     }
     if (!range && this.direct && PLAIN_PATH.test(Key)) {
-      const got = await this.call("get", key, () => this.getDirect(this.direct!, Key));
+      const got = await this.call("get", key, () => this.getDirect(this.direct!, key, Key));
       if (got) return got;
     }
     return this.call(
@@ -356,16 +363,7 @@ export class S3ObjectStore implements ObjectStore {
             `get ${key} in ${this.location}: empty response body`,
             "runtime",
           );
-        const received = await readBody(res.Body as AsyncIterable<Uint8Array>, res.ContentLength);
-        if (res.ContentLength !== undefined && received.length !== res.ContentLength) {
-          throw new ObjectStoreError(
-            OBJ.io,
-            `get ${key} in ${this.location}: received ${received.length} of ${res.ContentLength} bytes`,
-            "runtime",
-            { transient: true },
-          );
-        }
-        let bytes = received.bytes;
+        let bytes = await readBody(res.Body as AsyncIterable<Uint8Array>, res.ContentLength, `${key} in ${this.location}`);
         // A server may send more than asked: s3rver answers "bytes=0-0" with the whole object (and an
         // honest Content-Range), one that ignores Range sends 200 without one. Cut to what was asked.
         if (range) {
@@ -391,7 +389,7 @@ export class S3ObjectStore implements ObjectStore {
    * 429; undefined for any other answer (the caller asks again through the SDK, which says exactly
    * what went wrong: no such key or bucket, access refused…).
    */
-  private async getDirect(d: DirectGet, s3Key: string): Promise<Uint8Array | undefined> {
+  private async getDirect(d: DirectGet, key: string, s3Key: string): Promise<Uint8Array | undefined> {
     const u = d.url;
     const path = `${u.pathname.replace(/\/+$/, "")}/${this.bucket}/${s3Key}`;
     const signed = await d.signer.sign({ method: "GET", protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined, path, query: {}, headers: { host: u.host } });
@@ -404,14 +402,11 @@ export class S3ObjectStore implements ObjectStore {
           if (status !== 200 || !Number.isSafeInteger(announced)) {
             res.resume();
             if (status >= 500 || status === 429) {
-              reject(new ObjectStoreError(OBJ.io, `get ${s3Key} in ${this.location} failed: HTTP ${status}`, "runtime", { status, transient: true }));
+              reject(new ObjectStoreError(OBJ.io, `get ${key} in ${this.location} failed: HTTP ${status}`, "runtime", { status, transient: true }));
             } else resolve(undefined);
             return;
           }
-          readBody(res, announced).then(({ bytes, length }) => {
-            if (length === announced) resolve(bytes);
-            else reject(new ObjectStoreError(OBJ.io, `get ${s3Key} in ${this.location}: received ${length} of ${announced} bytes`, "runtime", { transient: true }));
-          }, reject);
+          readBody(res, announced, `${key} in ${this.location}`).then(resolve, reject);
         },
       );
       req.setTimeout(d.socketTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${d.socketTimeoutMs} ms: timed out`), { code: "ETIMEDOUT" })));

@@ -36,6 +36,11 @@ export interface ObjectStore {
   /** Human-readable location for messages, e.g. "s3://bucket/prefix" or "/var/backups/cbm". */
   readonly location: string;
   /**
+   * True when put() sends PutOptions.payloadSha256 and contentMd5 for a server to check; a store
+   * without it ignores them, so callers need not spend CPU computing them.
+   */
+  readonly checksUploads?: boolean;
+  /**
    * Stores the whole body under key. Atomic: readers see either the previous object (or none) or the
    * complete new one, never a part. Overwrites unless ifNoneMatch.
    */

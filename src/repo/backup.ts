@@ -287,9 +287,11 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Pr
   };
   const report = () => o.onProgress?.({ ...progress });
   // Chunk PUTs carry the worker-computed SHA-256 of the object as their signed payload hash (the
-  // server checks it), and a Content-MD5 only where object lock requires one.
+  // server checks it), and a Content-MD5 only where object lock requires one; neither is computed
+  // for a store that would not send it (a directory).
   const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}) };
-  const md5 = o.retainUntil !== undefined;
+  const sha256 = e.store.checksUploads === true;
+  const md5 = sha256 && o.retainUntil !== undefined;
   const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
 
   // The image digest comes from the chunks' digests (docs/format.md §6): one hash pass over the
@@ -324,7 +326,7 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Pr
               uploading.add(cid);
               const out = await outArena.acquire();
               try {
-                const enc = await pool.run({ op: "encodeInto", id: cid, compress: o.compression, md5, ...arena.ref(slot, length), out: outArena.ref(out, outArena.slotSize) });
+                const enc = await pool.run({ op: "encodeInto", id: cid, compress: o.compression, sha256, md5, ...arena.ref(slot, length), out: outArena.ref(out, outArena.slotSize) });
                 arena.release(slot); // the plaintext is done with: the next read may start
                 released = true;
                 await e.store.put(chunkObjectKey(cid), outArena.view(out, enc.length), { ...putOpts, payloadSha256: enc.sha256, contentMd5: enc.md5 });

@@ -50,9 +50,11 @@ function scratchOf(length: number): Buffer {
 }
 
 /** An encoded object's upload checksums (see workerproto.ts). */
-function checksums(obj: Uint8Array, md5: boolean): { sha256: string; md5?: string } {
-  const sha256 = createHash("sha256").update(obj).digest("hex");
-  return md5 ? { sha256, md5: createHash("md5").update(obj).digest("base64") } : { sha256 };
+function checksums(obj: Uint8Array, want: { sha256: boolean; md5: boolean }): { sha256?: string; md5?: string } {
+  return {
+    ...(want.sha256 ? { sha256: createHash("sha256").update(obj).digest("hex") } : {}),
+    ...(want.md5 ? { md5: createHash("md5").update(obj).digest("base64") } : {}),
+  };
 }
 
 function view(s: SlotRef): Buffer {
@@ -126,7 +128,7 @@ function handle(m: WorkerMessage): Handled | Promise<Handled> {
       const dst = view(r.out);
       const { length, compressed } = encodeChunkInto(view(r), r.id, keys, r.compress, dst);
       if (keys.chunkKey) produced(length); // the cipher's output, copied into the arena
-      return { result: { op: "encodeInto", length, compressed, ...checksums(dst.subarray(0, length), r.md5) }, transfer: [] };
+      return { result: { op: "encodeInto", length, compressed, ...checksums(dst.subarray(0, length), r) }, transfer: [] };
     }
     case "decode": {
       const { digest } = decodeChunkDigest(new Uint8Array(r.object), r.id, keys, {

@@ -26,7 +26,7 @@ export type WorkerRequest =
    * Compress (if asked and worth it) and encrypt, writing the object into `out` (an arena slot of
    * at least sealedBound(length) bytes: no allocation, no transfer); the reply gives its length.
    */
-  | ({ op: "encodeInto"; id: string; compress: boolean; md5: boolean; out: SlotRef } & SlotRef)
+  | ({ op: "encodeInto"; id: string; compress: boolean; sha256: boolean; md5: boolean; out: SlotRef } & SlotRef)
   /**
    * Decode and check a chunk object; the plaintext is written into the slot. `digest`: also return
    * the plaintext's digest (always returned for unencrypted chunks and with recomputeId).
@@ -66,10 +66,10 @@ export type WorkerResult =
   /** digest: hex chunk digest of the plaintext (null for a zero chunk). */
   | { op: "hash"; zero: boolean; id: string | null; digest: string | null }
   /**
-   * The object's checksums for its upload, computed here rather than on the main thread: sha256
-   * (hex, its signed payload hash) always, md5 (base64 Content-MD5) when asked (object lock).
+   * The object's checksums for its upload, each when asked, computed here rather than on the main
+   * thread: sha256 (hex, its signed payload hash), md5 (base64 Content-MD5, for object lock).
    */
-  | { op: "encodeInto"; length: number; compressed: boolean; sha256: string; md5?: string }
+  | { op: "encodeInto"; length: number; compressed: boolean; sha256?: string; md5?: string }
   | { op: "decode"; length: number; digest: string | null }
   | { op: "decodeWrite"; digest: string | null }
   | { op: "forgetDirect" }
