@@ -6,11 +6,11 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, readdir, readFile, stat, writeFile, chmod, truncate } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { S3Client, ListObjectsV2Command, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { ROOT, runCli, tempHome, words, type CliResult } from "./helpers/cli.ts";
-import { makeDisk, mutateDisk, sha256File, MiB } from "./helpers/disks.ts";
+import { makeSiteDisks, mutateDisk, sha256File, MiB } from "./helpers/disks.ts";
 import { probeRgw, startS3rver, type S3rver } from "./helpers/s3.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
 import { writeSite } from "./helpers/site.ts";
@@ -81,16 +81,7 @@ function fsBackend(dir: string): Backend {
 
 /** A cluster with RG1/VG1 on two image-file disks and spare targets (configured in-process: the clmgr grammar has its own tests). */
 async function setupSite(home: string, backend: Backend, sizeMiB = SMALL_MIB): Promise<{ disks: string[]; spares: string[] }> {
-  const d = join(home, "disks");
-  await mkdir(d, { recursive: true });
-  const disks = [join(d, "sda.img"), join(d, "sdb.img")];
-  const spares = [join(d, "sdc.img"), join(d, "sdd.img")];
-  await makeDisk(disks[0], sizeMiB, 1);
-  await makeDisk(disks[1], sizeMiB, 2);
-  for (const s of spares) {
-    await writeFile(s, "");
-    await truncate(s, sizeMiB * MiB);
-  }
+  const { disks, spares } = await makeSiteDisks(join(home, "disks"), sizeMiB, [1, 2]);
   const attr = (a: string): [string, string] => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)];
   await writeSite(home, {
     disks,

@@ -6,11 +6,11 @@
  */
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli, tempHome, words, type CliResult } from "./helpers/cli.ts";
-import { makeDisk, mutateDisk, sha256File, MiB } from "./helpers/disks.ts";
+import { makeDisk, makeSiteDisks, mutateDisk, sha256File, MiB } from "./helpers/disks.ts";
 import { startS3rver, type S3rver } from "./helpers/s3.ts";
 import { updateConfig } from "../src/config/store.ts";
 import { S3ObjectStore } from "../src/objectstore/s3.ts";
@@ -44,15 +44,7 @@ describe("restore anywhere", () => {
     const bucket = "dr-anywhere";
     const d = join(work, "site");
     await rm(d, { recursive: true, force: true });
-    await import("node:fs/promises").then((f) => f.mkdir(d, { recursive: true }));
-    const disks = [join(d, "sda.img"), join(d, "sdb.img")];
-    const spares = [join(d, "sdc.img"), join(d, "sdd.img")];
-    await makeDisk(disks[0], SIZE_MIB, 31);
-    await makeDisk(disks[1], SIZE_MIB, 32);
-    for (const s of spares) {
-      await writeFile(s, "");
-      await truncate(s, SIZE_MIB * MiB);
-    }
+    const { disks, spares } = await makeSiteDisks(d, SIZE_MIB, [31, 32]);
     const site = await tempHome("cbm-dr-site-");
     const home = site.home;
     await writeSite(home, {

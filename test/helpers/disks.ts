@@ -4,7 +4,8 @@
  */
 import { createCipheriv, createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { mkdir, open, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 
 export const MiB = 1024 * 1024;
 
@@ -65,4 +66,21 @@ export async function sha256File(path: string): Promise<string> {
   const h = createHash("sha256");
   for await (const b of createReadStream(path, { highWaterMark: 4 * MiB })) h.update(b as Buffer);
   return h.digest("hex");
+}
+
+/**
+ * A two-disk volume group for a site in `dir`: sda/sdb with mixed content from seeds[0]/seeds[1],
+ * and empty same-size spares sdc/sdd (restore targets).
+ */
+export async function makeSiteDisks(dir: string, sizeMiB: number, seeds: [number, number]): Promise<{ disks: string[]; spares: string[] }> {
+  await mkdir(dir, { recursive: true });
+  const disks = [join(dir, "sda.img"), join(dir, "sdb.img")];
+  const spares = [join(dir, "sdc.img"), join(dir, "sdd.img")];
+  await makeDisk(disks[0], sizeMiB, seeds[0]);
+  await makeDisk(disks[1], sizeMiB, seeds[1]);
+  for (const s of spares) {
+    await writeFile(s, "");
+    await truncate(s, sizeMiB * MiB);
+  }
+  return { disks, spares };
 }
