@@ -290,34 +290,37 @@ describe("credentials", () => {
   });
 
   it("PUT and every multipart part carry Content-MD5", async () => {
+    const md5s: string[] = [];
+    const proxy = await startFaultProxy({
+      target: server.endpoint,
+      probability: 0,
+      onRequest: (req) => {
+        if (req.method === "PUT") md5s.push(String(req.headers["content-md5"] ?? "none"));
+      },
+    });
     const store = new S3ObjectStore({
       bucket: "cbm-creds",
-      endpoint: server.endpoint,
+      endpoint: proxy.endpoint,
       credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
     });
-    const md5s: string[] = [];
-    store.client.middlewareStack.add(
-      (next) => async (args) => {
-        const req = args.request as { headers?: Record<string, string>; method?: string };
-        if (req.method === "PUT") md5s.push(req.headers?.["content-md5"] ?? "none");
-        return next(args);
-      },
-      { step: "finalizeRequest", name: "captureMd5" },
-    );
-    const one = randomBytes(1000);
-    await store.put("md5/one", one);
-    assert.equal(md5s[0], createHash("md5").update(one).digest("base64"));
-    md5s.length = 0;
-    const big = randomBytes(17 * MiB);
-    await store.putStream(
-      "md5/big",
-      (async function* () {
-        yield big;
-      })(),
-    );
-    assert.equal(md5s.length, 3, "three parts of 8 MiB at most");
-    assert.ok(md5s.every((m) => m !== "none"));
-    store.destroy();
+    try {
+      const one = randomBytes(1000);
+      await store.put("md5/one", one);
+      assert.equal(md5s[0], createHash("md5").update(one).digest("base64"));
+      md5s.length = 0;
+      const big = randomBytes(17 * MiB);
+      await store.putStream(
+        "md5/big",
+        (async function* () {
+          yield big;
+        })(),
+      );
+      assert.equal(md5s.length, 3, "three parts of 8 MiB at most");
+      assert.ok(md5s.every((m) => m !== "none"));
+    } finally {
+      store.destroy();
+      await proxy.stop();
+    }
   });
 });
 

@@ -111,6 +111,18 @@ function contract(name: string, open: () => Promise<Backend>, skip?: string): vo
       await rejectsWith(s.get("range/x", { offset: -1, length: 1 }), "CBM_OBJ_RANGE");
     });
 
+    it("keys with spaces, &, +, % and non-ASCII round-trip through put, get, head, list and delete", async () => {
+      const keys = ["odd/a b.bin", "odd/x&y+z%20.bin", "odd/ünï€.bin"];
+      for (const k of keys) await s.put(k, enc(k));
+      for (const k of keys) {
+        assert.equal(dec(await s.get(k)), k);
+        assert.equal((await s.head(k))?.size, enc(k).length);
+      }
+      assert.deepEqual((await listAll(s, "odd/")).map((o) => o.key).sort(), [...keys].sort());
+      for (const k of keys) await s.delete(k);
+      assert.deepEqual(await listAll(s, "odd/"), []);
+    });
+
     it("a missing key: get throws CBM_OBJ_NOT_FOUND, head says undefined, delete is fine", async () => {
       const e = await rejectsWith(s.get("nope/missing"), "CBM_OBJ_NOT_FOUND", "notfound");
       assert.match(e.message, /nope\/missing/);

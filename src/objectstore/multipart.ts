@@ -14,16 +14,9 @@
  * s3rver, keep the orphaned parts, invisible to GET and LIST.)
  */
 import { createHash } from "node:crypto";
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type CreateMultipartUploadCommandInput,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import type { CompletedPart, CreateMultipartUploadCommandInput, S3Client } from "@aws-sdk/client-s3";
 import { OBJ, ObjectStoreError } from "./errors.ts";
+import { s3sdk } from "./s3sdk.ts";
 
 export const MAX_PARTS = 10_000;
 
@@ -101,7 +94,7 @@ async function multipart(
 ): Promise<void> {
   const { client, bucket, s3Key: key } = t;
   const created = await t.request("create multipart upload", () =>
-    client.send(new CreateMultipartUploadCommand({ ...t.createParams, Bucket: bucket, Key: key })),
+    client.send(new (s3sdk().CreateMultipartUploadCommand)({ ...t.createParams, Bucket: bucket, Key: key })),
   );
   const uploadId = created.UploadId;
   if (!uploadId)
@@ -118,7 +111,7 @@ async function multipart(
     const p = t
       .request(`upload part ${n}`, () =>
         client.send(
-          new UploadPartCommand({
+          new (s3sdk().UploadPartCommand)({
             Bucket: bucket,
             Key: key,
             UploadId: uploadId,
@@ -167,7 +160,7 @@ async function multipart(
       "complete multipart upload",
       () =>
         client.send(
-          new CompleteMultipartUploadCommand({
+          new (s3sdk().CompleteMultipartUploadCommand)({
             Bucket: bucket,
             Key: key,
             UploadId: uploadId,
@@ -186,7 +179,7 @@ async function multipart(
     await Promise.allSettled(inflight);
     // Best effort: the upload is invisible anyway; this frees the stored parts.
     await client
-      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+      .send(new (s3sdk().AbortMultipartUploadCommand)({ Bucket: bucket, Key: key, UploadId: uploadId }))
       .catch(() => undefined);
     throw failure.error;
   }

@@ -21,6 +21,8 @@ export interface FaultProxyOptions {
   faults?: Fault[];
   /** Explicit decisions for the first requests (undefined: forward), before the random ones. */
   plan?: (Fault | undefined)[];
+  /** Told about every request as it arrives (to check what a client sends). */
+  onRequest?: (req: http.IncomingMessage) => void;
 }
 
 export interface FaultCounts {
@@ -78,6 +80,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
 
   const server = http.createServer((req, res) => {
     counts.requests++;
+    opts.onRequest?.(req);
     // Draw both numbers for every request, so the decision sequence does not depend on outcomes.
     const r1 = rand();
     const r2 = rand();
