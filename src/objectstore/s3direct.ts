@@ -60,7 +60,9 @@ function errorOf(method: string, r: DirectResponse): S3DirectError {
   const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
   const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
   const requestId = (r.headers["x-amz-request-id"] as string | undefined) ?? undefined;
-  return new S3DirectError(code ?? (r.status === 404 ? "NotFound" : undefined), message ?? `${method} answered HTTP ${r.status}`, r.status, requestId);
+  // Without a body (HEAD) the status names the error, as the SDK does: NotFound, Forbidden…
+  const name = code ?? http.STATUS_CODES[r.status]?.replace(/\W/g, "");
+  return new S3DirectError(name, message ?? `${method} answered HTTP ${r.status}`, r.status, requestId);
 }
 
 export interface ListPage {
@@ -93,7 +95,8 @@ export class DirectS3 {
     const u = this.o.url;
     const path = s3Key === undefined ? this.base : `${this.base}/${s3Key}`;
     const headers: Record<string, string> = { host: u.host, ...opts.headers };
-    if (opts.body) headers["content-length"] = String(opts.body.length);
+    // A PUT always has a length: without one it would go out chunked, which S3 refuses.
+    if (opts.body || method === "PUT") headers["content-length"] = String(opts.body?.length ?? 0);
     if (opts.payloadSha256) headers["x-amz-content-sha256"] = opts.payloadSha256;
     const query = opts.query ?? {};
     const signed = await this.signer.sign({ method, protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined, path, query, headers, body: opts.body });
@@ -185,27 +188,44 @@ export class DirectS3 {
  * another length than announced (cut short in transit, or more) is a transient error, never a
  * short object. `expected` overrides Content-Length (HEAD: 0); `what` names the request.
  */
-export async function readBody(res: IncomingMessage | AsyncIterable<Uint8Array>, expected: number | undefined, what: string): Promise<Uint8Array> {
+export function readBody(res: IncomingMessage | AsyncIterable<Uint8Array>, expected: number | undefined, what: string): Promise<Uint8Array> {
   const announced = expected ?? ("headers" in res ? contentLength(res.headers) : undefined);
-  if (announced === undefined) {
+  if (!("on" in res)) return readIterable(res, announced, what);
+  // Events rather than `for await`: no promise per 64 KiB piece (~0.15 s of CPU per GiB received).
+  return new Promise<Uint8Array>((resolve, reject) => {
     const parts: Uint8Array[] = [];
-    for await (const p of res) parts.push(p as Uint8Array);
-    return Buffer.concat(parts);
-  }
-  const bytes = new Uint8Array(new ArrayBuffer(announced));
-  let length = 0;
-  for await (const p of res as AsyncIterable<Uint8Array>) {
-    if (length + p.length > announced) {
+    const bytes = announced === undefined ? undefined : new Uint8Array(new ArrayBuffer(announced));
+    let length = 0;
+    res.on("data", (p: Buffer) => {
+      if (!bytes) parts.push(p);
+      else if (length + p.length <= bytes.length) bytes.set(p, length);
       length += p.length;
-      break;
-    }
-    bytes.set(p, length);
+    });
+    res.on("error", reject);
+    // A connection cut mid-body ends without "end": the promise settles as a short body then.
+    res.on("close", () => reject(shortBody(what, length, announced ?? length + 1)));
+    res.on("end", () => {
+      if (!bytes) resolve(Buffer.concat(parts));
+      else if (length === bytes.length) resolve(bytes);
+      else reject(shortBody(what, length, bytes.length));
+    });
+  });
+}
+
+/** readBody for a body that is only an async iterable (the SDK's, in tests). */
+async function readIterable(res: AsyncIterable<Uint8Array>, announced: number | undefined, what: string): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  for await (const p of res) {
+    parts.push(p);
     length += p.length;
   }
-  if (length !== announced) {
-    throw new ObjectStoreError(OBJ.io, `${what}: received ${length} of ${announced} bytes`, "runtime", { transient: true });
-  }
-  return bytes;
+  if (announced !== undefined && length !== announced) throw shortBody(what, length, announced);
+  return Buffer.concat(parts);
+}
+
+function shortBody(what: string, got: number, announced: number): ObjectStoreError {
+  return new ObjectStoreError(OBJ.io, `${what}: received ${got} of ${announced} bytes`, "runtime", { transient: true });
 }
 
 function contentLength(h: IncomingHttpHeaders): number | undefined {
