@@ -17,9 +17,10 @@
  *  - With an endpoint URL and path-style addressing, GET, PUT, HEAD, DELETE, ListObjectsV2 and the
  *    bucket's HEAD/create skip the SDK (s3direct.ts): signed with the SDK's own SigV4 signer, sent
  *    on the same sockets, their errors shaped like the SDK's for s3errors.ts. The SDK module loads
- *    only for the rest (multipart, retention, AWS's own endpoints, keys that need encoding in a
- *    path, credentials from a profile or the default chain): ~0.15 s of start-up and ~1 ms of CPU
- *    per request that a backup to IBM COS, Ceph, MinIO or s3rver with explicit keys never pays.
+ *    only for the rest (multipart, retention after multipart, AWS's own endpoints, keys that need
+ *    encoding in a path, credentials from a profile or the default chain): ~0.15 s of start-up
+ *    and ~1 ms of CPU per request that a backup to IBM COS, Ceph, MinIO or s3rver with explicit
+ *    keys never pays.
  * Server differences: `If-None-Match: *` (create-only) is enforced by AWS and Ceph; s3rver ignores it
  * and overwrites. SSE-KMS needs a KMS on the server (Ceph: the testing backend, see shared/s3).
  * HEAD cannot tell a missing key from a missing bucket (both 404 without a body): head() says

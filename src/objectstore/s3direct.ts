@@ -4,9 +4,10 @@
  * sent with node:http on the store's keep-alive agent.
  *
  * Why: loading @aws-sdk/client-s3 costs ~0.15 s of start-up (a tenth of an incremental backup) and
- * its middleware ~1 ms of CPU per request (a backup makes one per 4 MiB chunk). These five requests
- * are all a backup, restore or verify makes; everything else (buckets, multipart, AWS's
- * virtual-hosted addressing, keys that need encoding) stays with the SDK, loaded on first use.
+ * its middleware ~1 ms of CPU per request (a backup makes one per 4 MiB chunk). These five requests,
+ * and the bucket's HEAD and create, are all a backup, restore or verify makes; everything else
+ * (multipart, retention after multipart, AWS's virtual-hosted addressing, keys that need encoding
+ * in a path) stays with the SDK, loaded on first use.
  *
  * Answers: 2xx is the result; anything else becomes an error shaped like the SDK's (the S3 error
  * code from the XML body as `name`, the status in `$metadata`), so s3errors.ts maps both alike.
@@ -89,7 +90,7 @@ export class DirectS3 {
   /**
    * One signed request; resolves with any HTTP answer (the caller judges the status), rejects on
    * network errors and timeouts. `payloadSha256`: the body's hex SHA-256, signed instead of hashing
-   * the body here. `bodyLength`: how many body bytes to expect back (a GET's exact buffer).
+   * the body here.
    */
   async send(method: string, s3Key: string | undefined, opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: Uint8Array; payloadSha256?: string } = {}): Promise<DirectResponse> {
     const u = this.o.url;
@@ -183,7 +184,7 @@ export class DirectS3 {
 
 /**
  * A response body, copied as it arrives into one buffer of the announced length (its own
- * ArrayBuffer, so a caller can transfer it to a worker): no list of pieces and no final
+ * ArrayBuffer, so a caller can transfer it to a worker; a body without a length is concatenated): no list of pieces and no final
  * concatenation, which at 4 MiB per chunk was a tenth of a restore's main-thread time. A body of
  * another length than announced (cut short in transit, or more) is a transient error, never a
  * short object. `expected` overrides Content-Length (HEAD: 0); `what` names the request.
