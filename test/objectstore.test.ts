@@ -61,6 +61,8 @@ interface Backend {
   enforcesIfNoneMatch: boolean;
   /** Keys for the listing test: more than one page of the store's list page size. */
   manyKeys: number;
+  /** A store on the same server whose bucket does not exist (S3 only). */
+  missingBucket?: () => S3ObjectStore;
   cleanup(): Promise<void>;
 }
 
@@ -121,6 +123,20 @@ function contract(name: string, open: () => Promise<Backend>, skip?: string): vo
       assert.deepEqual((await listAll(s, "odd/")).map((o) => o.key).sort(), [...keys].sort());
       for (const k of keys) await s.delete(k);
       assert.deepEqual(await listAll(s, "odd/"), []);
+    });
+
+    it("a bucket that does not exist: get, put and list name it, head says undefined", async (t) => {
+      if (!b.missingBucket) return t.skip("no buckets in this backend");
+      const m = b.missingBucket();
+      try {
+        for (const call of [() => m.get("x/y"), () => m.put("x/y", enc("x")), () => m.list("", () => undefined)]) {
+          const e = await rejectsWith(call(), "CBM_OBJ_NO_BUCKET", "notfound");
+          assert.match(e.message, new RegExp(m.bucket));
+        }
+        assert.equal(await m.head("x/y"), undefined);
+      } finally {
+        m.destroy();
+      }
     });
 
     it("a missing key: get throws CBM_OBJ_NOT_FOUND, head says undefined, delete is fine", async () => {
@@ -245,9 +261,12 @@ contract("s3rver backend", async () => {
     credentials: { accessKeyId: s3rver.accessKeyId, secretAccessKey: s3rver.secretAccessKey },
   });
   await store.ensureBucket();
+  const server = s3rver;
   return {
     store,
     enforcesIfNoneMatch: false,
+    missingBucket: () =>
+      new S3ObjectStore({ bucket: "cbm-no-such-bucket", endpoint: server.endpoint, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } }),
     // Over 1000: s3rver's real page size, so its truncated-listing path (the --openssl-legacy-provider
     // trap) is what is exercised.
     manyKeys: 1100,
@@ -272,10 +291,13 @@ contract(
       listPageSize: 100, // pagination with 250 keys: Ceph writes are the slow part of this suite
     });
     await store.ensureBucket();
+    const env = rgw.env;
     return {
       store,
       enforcesIfNoneMatch: true,
       manyKeys: 250,
+      missingBucket: () =>
+        new S3ObjectStore({ bucket: `${env.bucket}-missing-${randomBytes(3).toString("hex")}`, endpoint: env.endpoint, credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey } }),
       cleanup: async () => {
         // The bucket is shared with other suites: remove only what this run wrote.
         const keys: string[] = [];

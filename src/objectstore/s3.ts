@@ -419,8 +419,9 @@ export class S3ObjectStore implements ObjectStore {
 
   /** One ListObjectsV2 page: direct when the prefix needs no encoding in a path (the query encodes it anyway). */
   private async listPage(s3Prefix: string, token: string | undefined): Promise<{ contents: ObjectInfo[]; truncated: boolean; next: string | undefined }> {
-    if (this.direct) return this.direct.list(s3Prefix, token);
-    const page = await this.client.send(new (s3sdk().ListObjectsV2Command)({ Bucket: this.bucket, Prefix: s3Prefix, ContinuationToken: token }));
+    const maxKeys = this.opts.listPageSize;
+    if (this.direct) return this.direct.list(s3Prefix, token, maxKeys);
+    const page = await this.client.send(new (s3sdk().ListObjectsV2Command)({ Bucket: this.bucket, Prefix: s3Prefix, ContinuationToken: token, MaxKeys: maxKeys }));
     return {
       contents: (page.Contents ?? []).map((o) => ({ key: o.Key ?? "", size: o.Size ?? 0, mtime: o.LastModified ?? new Date(0) })),
       truncated: page.IsTruncated ?? false,

@@ -166,9 +166,10 @@ export class DirectS3 {
   }
 
   /** One ListObjectsV2 page of keys under `prefix` (full S3 keys, the store prefix included). */
-  async list(prefix: string, token: string | undefined): Promise<ListPage> {
+  async list(prefix: string, token: string | undefined, maxKeys?: number): Promise<ListPage> {
     const query: Record<string, string> = { "list-type": "2", prefix };
     if (token) query["continuation-token"] = token;
+    if (maxKeys) query["max-keys"] = String(maxKeys);
     const r = await this.send("GET", undefined, { query });
     if (r.status !== 200) throw errorOf("LIST", r);
     const doc = xml.parse(Buffer.from(r.body).toString("utf8")) as { ListBucketResult?: { Contents?: { Key?: string; Size?: string; LastModified?: string }[]; IsTruncated?: string; NextContinuationToken?: string } };
