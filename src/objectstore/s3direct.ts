@@ -106,7 +106,8 @@ export class DirectS3 {
       .join("&");
     return new Promise<DirectResponse>((resolve, reject) => {
       const req = (u.protocol === "https:" ? https : http).request(
-        { method, hostname: u.hostname, port: u.port || undefined, path: qs ? `${path}?${qs}` : path, headers: signed.headers, agent: this.o.agent },
+        // An IPv6 literal is "[::1]" in a URL, "::1" to node:http (the host header keeps the brackets).
+        { method, hostname: u.hostname.replace(/^\[(.*)\]$/, "$1"), port: u.port || undefined, path: qs ? `${path}?${qs}` : path, headers: signed.headers, agent: this.o.agent },
         (res) => {
           readBody(res, method === "HEAD" ? 0 : undefined, `${method} ${s3Key ?? this.o.bucket}`).then(
             (body) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
