@@ -158,8 +158,9 @@ for SZ in $SIZES; do
       # shellcheck disable=SC2086
       cbm $l > /dev/null 2> "$WORK/setup.err" || { cat "$WORK/setup.err" >&2; die "clmgr $l failed"; }
     done
-    # Node 20 refuses --cpu-prof in NODE_OPTIONS: run bin/clmgr through node with it (all threads profiled).
-    prof() { [ "${CBM_PROF:-0}" = 1 ] && echo "node --cpu-prof --cpu-prof-dir=$RESULTS/prof/$1" || true; }
+    # Node 20 refuses --cpu-prof in NODE_OPTIONS: run bin/clmgr through node with it (all threads
+    # profiled), with what its #! line gives node (GLIBC_TUNABLES, heap flag), so the run is the same.
+    prof() { [ "${CBM_PROF:-0}" = 1 ] && echo "$(head -1 "$CLMGR" | sed 's|^#!/usr/bin/env -S ||') --cpu-prof --cpu-prof-dir=$RESULTS/prof/$1" || true; }
     H="CBM_HOME=$CBM_HOME_DIR NO_COLOR=1"
     measure "$SZ" "$r" "cbm: backup full" "$SRV_HTTP" "$H $(prof full-$SZ-$r) $CLMGR backup backup_profile RG1 -o json"
     cp "$WORK/last.out" "$RESULTS/cbm-full-$SZ-$r.json"
