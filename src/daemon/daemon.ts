@@ -130,9 +130,9 @@ export async function startDetached(home: string, env: NodeJS.ProcessEnv): Promi
   if (other !== undefined) throw new CbmError("CBM_ALREADY_RUNNING", `Cluster services are already running (pid ${other}).`);
   mkdirSync(join(home, "logs"), { recursive: true, mode: 0o700 });
   const out = openSync(join(home, "logs", "daemon.out"), "a", 0o600);
-  // bin/cbm's #! line sets GLIBC_TUNABLES and a V8 heap flag (for the pipelines); this start bypasses it.
-  const tunables = env.GLIBC_TUNABLES ?? "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864";
-  const child = spawn(process.execPath, ["--initial-old-space-size=128", CBM_BIN, "daemon"], { env: { ...env, CBM_HOME: home, GLIBC_TUNABLES: tunables }, detached: true, stdio: ["ignore", out, out] });
+  // Run bin/cbm itself, not node with it: its #! line gives node the malloc tunables and heap flag
+  // the pipelines are measured with, from one place.
+  const child = spawn(CBM_BIN, ["daemon"], { env: { ...env, CBM_HOME: home }, detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   let exited: number | null | undefined;
   child.on("exit", (code) => (exited = code));

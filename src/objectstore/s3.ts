@@ -28,6 +28,7 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
+import type { Readable } from "node:stream";
 import type {
   BucketLocationConstraint,
   CreateMultipartUploadCommandInput,
@@ -363,7 +364,8 @@ export class S3ObjectStore implements ObjectStore {
           }),
         );
         if (!res.Body) throw new ObjectStoreError(OBJ.io, `get ${what}: empty response body`, "runtime");
-        return cutToRange(await readBody(res.Body as AsyncIterable<Uint8Array>, res.ContentLength, `get ${what}`), res.ContentRange, range, what);
+        // On Node the SDK's body is the response stream itself.
+        return cutToRange(await readBody(res.Body as Readable, res.ContentLength, `get ${what}`), res.ContentRange, range, what);
       },
       range,
     );
@@ -417,7 +419,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** One ListObjectsV2 page: direct when the prefix needs no encoding in a path (the query encodes it anyway). */
+  /** One ListObjectsV2 page, direct whenever the store is (the prefix goes into the query, encoded). */
   private async listPage(s3Prefix: string, token: string | undefined): Promise<{ contents: ObjectInfo[]; truncated: boolean; next: string | undefined }> {
     const maxKeys = this.opts.listPageSize;
     if (this.direct) return this.direct.list(s3Prefix, token, maxKeys);

@@ -15,6 +15,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { XMLParser } from "fast-xml-parser";
@@ -186,15 +187,15 @@ export class DirectS3 {
 
 /**
  * A response body, copied as it arrives into one buffer of the announced length (its own
- * ArrayBuffer, so a caller can transfer it to a worker; a body without a length is concatenated): no list of pieces and no final
- * concatenation, which at 4 MiB per chunk was a tenth of a restore's main-thread time. A body of
- * another length than announced (cut short in transit, or more) is a transient error, never a
- * short object. `expected` overrides Content-Length (HEAD: 0); `what` names the request.
+ * ArrayBuffer, so a caller can transfer it to a worker; a body without a length is concatenated):
+ * no list of pieces and no final concatenation, which at 4 MiB per chunk was a tenth of a
+ * restore's main-thread time. Events rather than `for await`: no promise per 64 KiB piece (~0.15 s
+ * of CPU per GiB received). A body of another length than announced (cut short in transit, or
+ * more) is a transient error, never a short object. `expected` overrides Content-Length (HEAD: 0,
+ * the SDK's ContentLength); `what` names the request.
  */
-export function readBody(res: IncomingMessage | AsyncIterable<Uint8Array>, expected: number | undefined, what: string): Promise<Uint8Array> {
-  const announced = expected ?? ("headers" in res ? contentLength(res.headers) : undefined);
-  if (!("on" in res)) return readIterable(res, announced, what);
-  // Events rather than `for await`: no promise per 64 KiB piece (~0.15 s of CPU per GiB received).
+export function readBody(res: Readable, expected: number | undefined, what: string): Promise<Uint8Array> {
+  const announced = expected ?? ("headers" in res ? contentLength((res as IncomingMessage).headers) : undefined);
   return new Promise<Uint8Array>((resolve, reject) => {
     const parts: Uint8Array[] = [];
     const bytes = announced === undefined ? undefined : new Uint8Array(new ArrayBuffer(announced));
@@ -213,18 +214,6 @@ export function readBody(res: IncomingMessage | AsyncIterable<Uint8Array>, expec
       else reject(shortBody(what, length, bytes.length));
     });
   });
-}
-
-/** readBody for a body that is only an async iterable (the SDK's, in tests). */
-async function readIterable(res: AsyncIterable<Uint8Array>, announced: number | undefined, what: string): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let length = 0;
-  for await (const p of res) {
-    parts.push(p);
-    length += p.length;
-  }
-  if (announced !== undefined && length !== announced) throw shortBody(what, length, announced);
-  return Buffer.concat(parts);
 }
 
 function shortBody(what: string, got: number, announced: number): ObjectStoreError {
