@@ -65,6 +65,14 @@ describe("what is transient", () => {
       assert.equal(isTransient(e), false);
     });
   }
+  it("a 5xx that mentions KMS (an outage) is retried; a 4xx about the KMS key is CBM_OBJ_KMS at once", () => {
+    const outage = Object.assign(new Error("KMS is unavailable"), { name: "ServiceUnavailable", $metadata: { httpStatusCode: 503 } });
+    assert.equal(isTransient(mapS3Error(outage, ctx)), true);
+    const badKey = Object.assign(new Error("Failed to retrieve the actual key, kms-keyid: x"), { name: "InvalidArgument", $metadata: { httpStatusCode: 400 } });
+    const e = mapS3Error(badKey, ctx);
+    assert.equal(e.code, OBJ.kms);
+    assert.equal(isTransient(e), false);
+  });
   it("connection resets, broken pipes, timeouts and hang-ups are retried", () => {
     for (const code of ["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED"]) {
       assert.equal(isTransient(mapS3Error(Object.assign(new Error(code), { code }), ctx)), true, code);
@@ -205,7 +213,7 @@ describe("S3 through a fault-injecting proxy", () => {
     const rate = proxy.injected() / c.requests;
     console.log(`fault proxy: ${JSON.stringify(c)} rate=${rate.toFixed(3)} retries=${retries}`);
     assert.ok(rate >= 0.1, `at least 10% of requests faulted (${rate})`);
-    assert.ok(c["500"] > 0 && c["503"] > 0 && c.reset > 0 && c.lost > 0, "every kind of fault happened");
+    assert.ok(c["500"] > 0 && c["503"] > 0 && c.reset > 0 && c.truncate > 0 && c.lost > 0, "every kind of fault happened");
     assert.ok(retries >= proxy.injected() - 2, "faults were retried, not ignored");
   });
 
@@ -215,6 +223,66 @@ describe("S3 through a fault-injecting proxy", () => {
     const e = await caught(store.get("no/such/key"));
     assert.equal(e.code, OBJ.notFound);
     assert.equal(retries, before);
+  });
+});
+
+describe("S3 through a proxy with planned faults", () => {
+  let server: S3rver;
+  before(async () => {
+    server = await startS3rver();
+    const setup = new S3ObjectStore({
+      bucket: "cbm-planned",
+      endpoint: server.endpoint,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    });
+    await setup.ensureBucket();
+    setup.destroy();
+  });
+  after(async () => server?.stop());
+
+  /** A store behind a fresh proxy that answers the first requests with `plan`, then forwards all. */
+  async function planned(plan: ("503" | "reset" | "truncate" | undefined)[], run: (store: ObjectStore, retried: () => number) => Promise<void>) {
+    const proxy = await startFaultProxy({ target: server.endpoint, probability: 0, plan });
+    let retries = 0;
+    const store = openObjectStore(
+      { kind: "s3", bucket: "cbm-planned", endpoint: proxy.endpoint, accessKeyEnv: "T_KEY", secretKeyEnv: "T_SECRET" },
+      { retry: { ...fast, onRetry: () => void retries++ }, env: { T_KEY: server.accessKeyId, T_SECRET: server.secretAccessKey } },
+    );
+    try {
+      await run(store, () => retries);
+      assert.equal(proxy.injected(), plan.filter(Boolean).length, "every planned fault was met");
+    } finally {
+      await proxy.stop();
+    }
+  }
+  async function* once(b: Uint8Array) {
+    yield b;
+  }
+
+  it("a stream that fits in one part (one PUT) is retried like a put", async () => {
+    const body = randomBytes(300_000);
+    await planned(["503", "reset"], async (store, retried) => {
+      await store.putStream("small/one", once(body));
+      assert.equal(sha(await store.get("small/one")), sha(body));
+      assert.equal(retried(), 2);
+    });
+  });
+
+  it("a create-only stream survives a fault on its existence check", async () => {
+    const body = randomBytes(1000);
+    await planned(["503"], async (store, retried) => {
+      await store.putStream("small/create-only", once(body), { ifNoneMatch: true });
+      assert.equal(sha(await store.get("small/create-only")), sha(body));
+      assert.equal(retried(), 1);
+    });
+  });
+
+  it("an error answer cut short keeps its status: a missing key is CBM_OBJ_NOT_FOUND at once, not a retried short read", async () => {
+    await planned(["truncate"], async (store, retried) => {
+      const e = await caught(store.get("no/such/key"));
+      assert.equal(e.code, OBJ.notFound, e.message);
+      assert.equal(retried(), 0);
+    });
   });
 });
 

@@ -113,8 +113,8 @@ function contract(name: string, open: () => Promise<Backend>, skip?: string): vo
       await rejectsWith(s.get("range/x", { offset: -1, length: 1 }), "CBM_OBJ_RANGE");
     });
 
-    it("keys with spaces, &, +, % and non-ASCII round-trip through put, get, head, list and delete", async () => {
-      const keys = ["odd/a b.bin", "odd/x&y+z%20.bin", "odd/ünï€.bin"];
+    it("keys with spaces (leading and trailing too), XML's special characters, &, +, % and non-ASCII round-trip through put, get, head, list and delete", async () => {
+      const keys = ["odd/a b.bin", "odd/ lead.bin", "odd/trail.bin ", "odd/<x>'\"q.bin", "odd/x&y+z%20.bin", "odd/ünï€.bin"];
       for (const k of keys) await s.put(k, enc(k));
       for (const k of keys) {
         assert.equal(dec(await s.get(k)), k);

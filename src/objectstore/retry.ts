@@ -11,8 +11,9 @@
  * withRetry(store) retries whole calls of put, get, head and delete (each is one idempotent request).
  * It does NOT retry whole calls of:
  *  - putStream: an AsyncIterable cannot be replayed. Instead the S3 backend buffers the stream into
- *    bounded parts (8–16 MiB, a few in flight) and retries each part, and the create/complete
- *    requests, with this same policy (S3ObjectStore option `retry`); fs has nothing to retry.
+ *    bounded parts (8–16 MiB, a few in flight) and retries each part, the create/complete requests,
+ *    and the single PUT of a stream that fits in one part, with this same policy (S3ObjectStore
+ *    option `retry`); fs has nothing to retry.
  *  - list: fn has been called for the objects already seen, and "exactly once per object" would break
  *    on a restart. The S3 backend retries each page (a page request is idempotent given its
  *    continuation token) with this same policy.
@@ -92,8 +93,21 @@ function exhausted(op: string, attempts: number, e: unknown): unknown {
   );
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
+/**
+ * The `recover` of a create-only put: its first answer may have been lost, so the retry meets its
+ * own object (412 → CBM_OBJ_EXISTS). If the stored bytes are the ones sent, the put did succeed.
+ */
+export function createOnlyRecover(
+  opts: PutOptions | undefined,
+  body: Uint8Array,
+  stored: () => Promise<Uint8Array>,
+): ((e: unknown) => Promise<{ ok: true; value: undefined } | undefined>) | undefined {
+  if (!opts?.ifNoneMatch) return undefined;
+  return async (e) => {
+    if (!(e instanceof ObjectStoreError) || e.code !== OBJ.exists) return undefined;
+    const got = await stored().catch(() => undefined);
+    return got && got.length === body.length && Buffer.compare(got, body) === 0 ? { ok: true, value: undefined } : undefined;
+  };
 }
 
 /** A store with the same interface whose single-request operations are retried under policy. */
@@ -125,13 +139,7 @@ class RetryingStore implements ObjectStore {
       this.policy,
       `put ${key}`,
       () => this.inner.put(key, body, opts),
-      // A create-only put whose first answer was lost may meet its own object on the retry
-      // (412 → CBM_OBJ_EXISTS). If the stored bytes are ours, the put did succeed.
-      async (e) => {
-        if (!opts?.ifNoneMatch || !(e instanceof ObjectStoreError) || e.code !== OBJ.exists) return undefined;
-        const stored = await this.inner.get(key).catch(() => undefined);
-        return stored && sameBytes(stored, body) ? { ok: true, value: undefined } : undefined;
-      },
+      createOnlyRecover(opts, body, () => this.inner.get(key)),
     );
   }
 

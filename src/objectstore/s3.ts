@@ -40,7 +40,7 @@ import type {
 import { OBJ, ObjectStoreError, notFoundError } from "./errors.ts";
 import { checkRange, validateKey, validatePrefix } from "./keys.ts";
 import { md5Base64, uploadStream, type Recover } from "./multipart.ts";
-import { retrying, type RetryPolicy } from "./retry.ts";
+import { createOnlyRecover, retrying, type RetryPolicy } from "./retry.ts";
 import { DirectS3, PLAIN_PATH, readBody } from "./s3direct.ts";
 import { mapS3Error, s3ErrorCode } from "./s3errors.ts";
 import { credentialProviders, s3sdk } from "./s3sdk.ts";
@@ -300,7 +300,7 @@ export class S3ObjectStore implements ObjectStore {
   async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<void> {
     const s3Key = this.s3Key(key);
     // Create-only: fail before uploading gigabytes; If-None-Match on Complete closes the race.
-    if (opts?.ifNoneMatch && (await this.head(key))) {
+    if (opts?.ifNoneMatch && (await this.request("head", key, () => this.head(key)))) {
       throw new ObjectStoreError(OBJ.exists, `object already exists: ${key} in ${this.location}`, "runtime", {
         status: 412,
       });
@@ -315,7 +315,7 @@ export class S3ObjectStore implements ObjectStore {
         queueSize: this.queueSize,
         ifNoneMatch: opts?.ifNoneMatch ?? false,
         request: (op, fn, recover) => this.request(op, key, fn, recover),
-        putSingle: (b) => this.put(key, b, opts),
+        putSingle: (b) => this.request("put", key, () => this.put(key, b, opts), createOnlyRecover(opts, b, () => this.get(key))),
         storedSize: async () => (await this.head(key).catch(() => undefined))?.size,
       },
       body,

@@ -54,13 +54,25 @@ export class S3DirectError extends Error {
 /** RFC 3986 percent-encoding, as SigV4 canonicalises query values. */
 const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === "Contents" });
+/**
+ * As the SDK parses S3's XML: values untrimmed (a key may begin or end with a space) and numeric
+ * character references decoded (S3 writes a CR in a key as &#13;).
+ */
+const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, htmlEntities: true, isArray: (name) => name === "Contents" });
+
+/** Code and Message of an S3 XML error body; nothing from a body that is not one (a proxy's HTML page). */
+function errorFields(text: string): { code?: string; message?: string } {
+  try {
+    const e = (xml.parse(text) as { Error?: { Code?: unknown; Message?: unknown } }).Error;
+    return { code: typeof e?.Code === "string" ? e.Code.trim() : undefined, message: typeof e?.Message === "string" ? e.Message.trim() : undefined };
+  } catch {
+    return {};
+  }
+}
 
 /** The S3 error of a non-2xx answer: code and message from its XML body (HEAD answers have none). */
 function errorOf(method: string, r: DirectResponse): S3DirectError {
-  const text = Buffer.from(r.body).toString("utf8");
-  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
-  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+  const { code, message } = errorFields(Buffer.from(r.body).toString("utf8"));
   const requestId = (r.headers["x-amz-request-id"] as string | undefined) ?? undefined;
   // Without a body (HEAD) the status names the error, as the SDK does: NotFound, Forbidden…
   const name = code ?? http.STATUS_CODES[r.status]?.replace(/\W/g, "");
@@ -106,14 +118,16 @@ export class DirectS3 {
       .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
       .join("&");
     return new Promise<DirectResponse>((resolve, reject) => {
+      let responded = false;
       const req = (u.protocol === "https:" ? https : http).request(
         // An IPv6 literal is "[::1]" in a URL, "::1" to node:http (the host header keeps the brackets).
         { method, hostname: u.hostname.replace(/^\[(.*)\]$/, "$1"), port: u.port || undefined, path: qs ? `${path}?${qs}` : path, headers: signed.headers, agent: this.o.agent },
         (res) => {
-          readBody(res, method === "HEAD" ? 0 : undefined, `${method} ${s3Key ?? this.o.bucket}`).then(
-            (body) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
-            reject,
-          );
+          responded = true;
+          const status = res.statusCode ?? 0;
+          // An error answer keeps its status whatever becomes of its body; a success needs all of it.
+          const body = status >= 200 && status < 300 ? readBody(res, method === "HEAD" ? 0 : undefined, `${method} ${s3Key ?? this.o.bucket}`) : readErrorBody(res);
+          body.then((b) => resolve({ status, headers: res.headers, body: b }), reject);
         },
       );
       req.on("socket", (s) => {
@@ -123,7 +137,11 @@ export class DirectS3 {
         s.once("close", () => clearTimeout(t));
       });
       req.setTimeout(this.o.socketTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${this.o.socketTimeoutMs} ms: timed out`), { code: "ETIMEDOUT" })));
-      req.on("error", reject);
+      // Once an answer has begun, its body's reading decides (a cut connection is a short body, or
+      // for an error answer, its status with what came of the body).
+      req.on("error", (e) => {
+        if (!responded) reject(e);
+      });
       req.end(opts.body);
     });
   }
@@ -197,22 +215,51 @@ export class DirectS3 {
 export function readBody(res: Readable, expected: number | undefined, what: string): Promise<Uint8Array> {
   const announced = expected ?? ("headers" in res ? contentLength((res as IncomingMessage).headers) : undefined);
   return new Promise<Uint8Array>((resolve, reject) => {
+    // A failed read leaves the connection in an unknown state: close it rather than reuse it.
+    const fail = (e: unknown) => {
+      res.destroy();
+      reject(e);
+    };
     const parts: Uint8Array[] = [];
-    const bytes = announced === undefined ? undefined : new Uint8Array(new ArrayBuffer(announced));
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = announced === undefined ? undefined : new Uint8Array(new ArrayBuffer(announced));
+    } catch (e) {
+      fail(new ObjectStoreError(OBJ.io, `${what}: cannot hold a body of ${announced} bytes: ${e instanceof Error ? e.message : String(e)}`, "runtime"));
+      return;
+    }
     let length = 0;
     res.on("data", (p: Buffer) => {
       if (!bytes) parts.push(p);
       else if (length + p.length <= bytes.length) bytes.set(p, length);
       length += p.length;
     });
-    res.on("error", reject);
+    res.on("error", fail);
     // A connection cut mid-body ends without "end": the promise settles as a short body then.
     res.on("close", () => reject(shortBody(what, length, announced ?? length + 1)));
     res.on("end", () => {
       if (!bytes) resolve(Buffer.concat(parts));
       else if (length === bytes.length) resolve(bytes);
-      else reject(shortBody(what, length, bytes.length));
+      else fail(shortBody(what, length, bytes.length));
     });
+  });
+}
+
+const ERROR_BODY_MAX = 64 * 1024;
+
+/** An error answer's body, only for its code and message: at most 64 KiB, whatever its length or fate. */
+function readErrorBody(res: IncomingMessage): Promise<Uint8Array> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    const done = () => resolve(Buffer.concat(parts));
+    res.on("data", (p: Buffer) => {
+      if (n < ERROR_BODY_MAX) parts.push(p);
+      n += p.length;
+    });
+    res.on("end", done);
+    res.on("error", done);
+    res.on("close", done);
   });
 }
 

@@ -99,8 +99,8 @@ export function mapS3Error(e: unknown, ctx: S3ErrorContext): ObjectStoreError {
     return rangeError(ctx.location, ctx.key, ctx.range);
   }
   // Ceph reports an unusable SSE-KMS key as InvalidAccessKeyId (403) or InvalidArgument (400): not a
-  // credentials problem, so say what it is.
-  if (/Failed to retrieve the actual key|kms/i.test(errorMessage(e))) {
+  // credentials problem, so say what it is. A 5xx that mentions KMS (an outage) stays transient.
+  if ((status === undefined || status < 500) && /Failed to retrieve the actual key|kms/i.test(errorMessage(e))) {
     return new ObjectStoreError(
       OBJ.kms,
       `${ctx.op} ${what}: the server could not use the SSE-KMS key, ${detail}; check the key id ` +

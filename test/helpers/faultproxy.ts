@@ -133,13 +133,20 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
             if (sent >= len / 2) return;
             const part = d.subarray(0, Math.max(0, Math.ceil(len / 2) - sent));
             sent += part.length;
-            res.write(part);
-            if (sent >= len / 2) {
+            if (sent < len / 2) {
+              res.write(part);
+              return;
+            }
+            // Cut only once the half has reached the socket: destroying at once would discard it
+            // (and the headers), a reset instead of a short body.
+            res.write(part, () => {
               upRes.destroy();
               res.socket?.destroy();
-            }
+            });
           });
-          upRes.on("end", () => res.socket?.destroy());
+          upRes.on("end", () => {
+            if (sent < len / 2) res.socket?.destroy();
+          });
           return;
         }
         if (fault === "truncate")
