@@ -322,12 +322,21 @@ describe("credentials", () => {
     const e = await caught(
       (async () =>
         openObjectStore(
-          { kind: "s3", bucket: "b", accessKeyEnv: "CBM_NO_SUCH_VAR_A", secretKeyEnv: "CBM_NO_SUCH_VAR_B" },
+          { kind: "s3", bucket: "bkt", accessKeyEnv: "CBM_NO_SUCH_VAR_A", secretKeyEnv: "CBM_NO_SUCH_VAR_B" },
           { env: {} },
         ))(),
     );
     assert.equal(e.code, OBJ.denied);
     assert.match(e.message, /CBM_NO_SUCH_VAR_A/);
+  });
+
+  it("a bucket name with a slash (or too short) is refused before any request, naming it", () => {
+    for (const bucket of ["bkt/sub", "b", "-bkt"]) {
+      assert.throws(
+        () => new S3ObjectStore({ bucket, endpoint: server.endpoint, credentials: { accessKeyId: "k", secretAccessKey: "s" } }),
+        (e: unknown) => e instanceof ObjectStoreError && e.code === OBJ.badKey && e.message.includes(JSON.stringify(bucket)),
+      );
+    }
   });
 
   it("a profile that does not exist is a clear CBM_OBJ_DENIED", async () => {

@@ -135,6 +135,15 @@ export class S3ObjectStore implements ObjectStore {
     this.bucket = opts.bucket;
     if (!opts.bucket)
       throw new ObjectStoreError(OBJ.badKey, "S3 object store: bucket is required", "validation");
+    // S3's naming rules, loosely (legacy AWS buckets may have capitals and "_"): above all no "/",
+    // which would silently mean another bucket with a key prefix.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(opts.bucket)) {
+      throw new ObjectStoreError(
+        OBJ.badKey,
+        `invalid bucket name ${JSON.stringify(opts.bucket)}: 3 to 255 letters, digits, ".", "-" or "_", beginning and ending with a letter or digit (a prefix inside the bucket is set apart)`,
+        "validation",
+      );
+    }
     const p = (opts.prefix ?? "").replace(/^\/+|\/+$/g, "");
     if (p) validatePrefix(p);
     this.prefix = p ? `${p}/` : "";

@@ -113,7 +113,9 @@ export function mapS3Error(e: unknown, ctx: S3ErrorContext): ObjectStoreError {
     const hint =
       name === "CredentialsProviderError"
         ? "no credentials found: set a profile, or the access-key environment variables named in the configuration"
-        : "check the credentials (profile or access-key environment variables) and the bucket policy";
+        : name === "RequestTimeTooSkewed"
+          ? "this machine's clock is more than 15 minutes off the server's: set it (NTP) and retry"
+          : "check the credentials (profile or access-key environment variables) and the bucket policy";
     return new ObjectStoreError(
       OBJ.denied,
       `${ctx.op} ${what}: access refused, ${detail}; ${hint}`,
