@@ -99,25 +99,26 @@ test("help lists each attribute with allowed values and default", async () => {
 // [command line, exit code, patterns the message must contain (the attribute and the allowed values)]
 const BAD: Array<[string, number, RegExp[]]> = [
   ["clmgr add backup_profil RG1 BACKUP_METHOD=cloud", 2, [/backup_profil/, /Did you mean "backup_profile"/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 COMPRESION=enable", 3, [/COMPRESION/, /Did you mean "COMPRESSION"/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=clod BUCKET_NAME=b VOLUME_GROUP=VG1", 3, [/BACKUP_METHOD/, /cloud\|remote_storage/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 ENCRYPTION=des", 3, [/ENCRYPTION/, /disable\|kms\|aes/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 COMPRESSION=maybe", 3, [/COMPRESSION/, /enable\|disable/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 BACKUP_SCHEDULE=25:00", 3, [/BACKUP_SCHEDULE/, /HH:MM/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 BACKUP_SCHEDULE=5pm", 3, [/BACKUP_SCHEDULE/, /HH:MM/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 BACKUP_FREQUENCY=0", 3, [/BACKUP_FREQUENCY/, /integer from 1/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 BACKUP_FREQUENCY=1.5", 3, [/BACKUP_FREQUENCY/, /integer/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 INC_BACKUP_FREQ=-6", 3, [/INC_BACKUP_FREQ/, /integer from 1/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 COMPRESION=enable", 3, [/COMPRESION/, /Did you mean "COMPRESSION"/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=clod BUCKET_NAME=bkt VOLUME_GROUP=VG1", 3, [/BACKUP_METHOD/, /cloud\|remote_storage/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 ENCRYPTION=des", 3, [/ENCRYPTION/, /disable\|kms\|aes/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 COMPRESSION=maybe", 3, [/COMPRESSION/, /enable\|disable/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 BACKUP_SCHEDULE=25:00", 3, [/BACKUP_SCHEDULE/, /HH:MM/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 BACKUP_SCHEDULE=5pm", 3, [/BACKUP_SCHEDULE/, /HH:MM/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 BACKUP_FREQUENCY=0", 3, [/BACKUP_FREQUENCY/, /integer from 1/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 BACKUP_FREQUENCY=1.5", 3, [/BACKUP_FREQUENCY/, /integer/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 INC_BACKUP_FREQ=-6", 3, [/INC_BACKUP_FREQ/, /integer from 1/]],
   ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud VOLUME_GROUP=VG1 STORAGE_NAME=storage1", 3, [/BUCKET_NAME/, /bucket/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=pha/bucket VOLUME_GROUP=VG1 STORAGE_NAME=storage1", 3, [/BUCKET_NAME/, /"pha\/bucket"/, /letters, digits/]],
   ["clmgr add backup_profile RG1 BACKUP_METHOD=remote_storage REPLICATED_RESOURCES=cg VOLUME_GROUP=VG1 STORAGE_NAME=storage1", 3, [/STORAGE_NAME/, /exactly two/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG9", 3, [/VOLUME_GROUP="VG9"/, /Allowed: VG1/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 STORAGE_NAME=storage9", 3, [/STORAGE_NAME="storage9"/, /Defined: storage1, storage2/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG9", 3, [/VOLUME_GROUP="VG9"/, /Allowed: VG1/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 STORAGE_NAME=storage9", 3, [/STORAGE_NAME="storage9"/, /Defined: storage1, storage2/]],
   ["clmgr add storage_system storage1 TYPE=SVC ADDRESSES=127.0.0.1", 3, [/storage_system named "storage1" already exists/]],
   ["clmgr add storage_system storage3 TYPE=EMC ADDRESSES=127.0.0.1", 3, [/TYPE/, /SVC\|local/]],
   ["clmgr add storage_system storage3 TYPE=SVC ADDRESSES=127.0.0.1:99999", 3, [/ADDRESSES/, /host\[:port\]/]],
   ["clmgr delete storage_system storage1", 3, [/storage1/, /used by backup_profile "RG1"/]],
   ["clmgr modify backup_profile RG2 COMPRESSION=enable", 5, [/RG2/, /Defined: RG1/]],
-  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 ACCESS_KEY_ENV=AKIA/SECRET", 3, [/ACCESS_KEY_ENV/, /NAME of an environment variable/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 ACCESS_KEY_ENV=AKIA/SECRET", 3, [/ACCESS_KEY_ENV/, /NAME of an environment variable/]],
   ["clmgr add storage_system bad;name TYPE=SVC ADDRESSES=127.0.0.1", 3, [/bad;name/, /letters, digits/]],
   ["clmgr frobnicate backup_profile RG1", 2, [/frobnicate/, /Actions:/]],
 ];
@@ -170,7 +171,7 @@ test("20 concurrent clmgr modify processes each change a different attribute: al
     ];
     assert.equal((await runCli(h, words("clmgr add storage_system storage1 TYPE=SVC ADDRESSES=127.0.0.1"))).code, 0);
     assert.equal((await runCli(h, words("clmgr add storage_system storage2 TYPE=SVC ADDRESSES=127.0.0.1"))).code, 0);
-    const add = await runCli(h, words("clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=b VOLUME_GROUP=VG1 STORAGE_NAME=storage2"));
+    const add = await runCli(h, words("clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 STORAGE_NAME=storage2"));
     assert.equal(add.code, 0, add.stderr);
     const results = await Promise.all(
       changes.map(([obj, attr]) => runCli(h, ["modify", ...obj.split(" "), attr])),

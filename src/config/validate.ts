@@ -2,6 +2,7 @@
  * Validation, pure: every message names the object, the attribute, the value given and what is
  * allowed, so that a person can correct the command without reading the documentation.
  */
+import { bucketNameProblem } from "../objectstore/keys.ts";
 import { validationError, usageError, notFound } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
 import {
@@ -204,6 +205,10 @@ function checkProfile(
       );
     }
     if (a("BUCKET_NAME") === "") throw missing(o, "BUCKET_NAME", "the bucket that receives the backups");
+    const badBucket = a("CLOUD_SERVICE") === "fs" ? undefined : bucketNameProblem(a("BUCKET_NAME"));
+    if (badBucket) {
+      throw validationError("CBM_BAD_VALUE", `Invalid value "${a("BUCKET_NAME")}" for attribute BUCKET_NAME of backup_profile "${o.name}": expected ${badBucket}.`);
+    }
     if (a("SPOOL") === "yes" && a("TARGET_LOCATION") === "") {
       throw missing(o, "TARGET_LOCATION", "a spool directory, required by SPOOL=yes");
     }

@@ -61,3 +61,14 @@ export function checkRange(range: { offset: number; length: number }): void {
     );
   }
 }
+
+/**
+ * S3 bucket names, loosely (legacy AWS buckets may have capitals and "_"): 3 to 255 letters,
+ * digits, ".", "-" or "_", beginning and ending with a letter or digit. Above all no "/", which a
+ * path-style URL would read as another bucket with a key prefix. Returns why a name is refused.
+ */
+export function bucketNameProblem(name: string): string | undefined {
+  if (/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(name)) return undefined;
+  return `3 to 255 letters, digits, ".", "-" or "_", beginning and ending with a letter or digit (a prefix inside the bucket is set apart)`;
+}
+

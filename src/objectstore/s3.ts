@@ -38,7 +38,7 @@ import type {
   S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { OBJ, ObjectStoreError, notFoundError } from "./errors.ts";
-import { checkRange, validateKey, validatePrefix } from "./keys.ts";
+import { bucketNameProblem, checkRange, validateKey, validatePrefix } from "./keys.ts";
 import { md5Base64, uploadStream, type Recover } from "./multipart.ts";
 import { createOnlyRecover, retrying, type RetryPolicy } from "./retry.ts";
 import { DirectS3, PLAIN_PATH, readBody } from "./s3direct.ts";
@@ -135,15 +135,8 @@ export class S3ObjectStore implements ObjectStore {
     this.bucket = opts.bucket;
     if (!opts.bucket)
       throw new ObjectStoreError(OBJ.badKey, "S3 object store: bucket is required", "validation");
-    // S3's naming rules, loosely (legacy AWS buckets may have capitals and "_"): above all no "/",
-    // which would silently mean another bucket with a key prefix.
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(opts.bucket)) {
-      throw new ObjectStoreError(
-        OBJ.badKey,
-        `invalid bucket name ${JSON.stringify(opts.bucket)}: 3 to 255 letters, digits, ".", "-" or "_", beginning and ending with a letter or digit (a prefix inside the bucket is set apart)`,
-        "validation",
-      );
-    }
+    const badName = bucketNameProblem(opts.bucket);
+    if (badName) throw new ObjectStoreError(OBJ.badKey, `invalid bucket name ${JSON.stringify(opts.bucket)}: ${badName}`, "validation");
     const p = (opts.prefix ?? "").replace(/^\/+|\/+$/g, "");
     if (p) validatePrefix(p);
     this.prefix = p ? `${p}/` : "";
