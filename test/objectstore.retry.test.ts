@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import * as net from "node:net";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { OBJ, ObjectStoreError, isTransient } from "../src/objectstore/errors.ts";
@@ -282,6 +283,49 @@ describe("S3 through a proxy with planned faults", () => {
       const e = await caught(store.get("no/such/key"));
       assert.equal(e.code, OBJ.notFound, e.message);
       assert.equal(retried(), 0);
+    });
+  });
+});
+
+describe("S3 servers that stop answering", () => {
+  /** A raw TCP server on 127.0.0.1 that reads requests and answers each with `reply` (or nothing). */
+  async function stalling(reply: string | undefined, run: (store: S3ObjectStore) => Promise<void>) {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((sock) => {
+      sockets.add(sock);
+      sock.once("data", () => {
+        if (reply !== undefined) sock.write(reply);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const store = new S3ObjectStore({ bucket: "cbm-stall", endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: "k", secretAccessKey: "s" }, socketTimeoutMs: 300 });
+    try {
+      await run(store);
+      // The client gave up on its connection: nothing is left open on the server's side.
+      for (let i = 0; i < 100 && [...sockets].some((x) => !x.destroyed && !x.readableEnded); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok([...sockets].every((x) => x.destroyed || x.readableEnded), "the client closed its connection");
+    } finally {
+      store.destroy();
+      for (const x of sockets) x.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  it("a server that accepts a request and never answers: a transient timeout, not a hang", async () => {
+    await stalling(undefined, async (store) => {
+      const e = await caught(store.get("k"));
+      assert.equal(isTransient(e), true, e.message);
+      assert.match(e.message, /timed out/);
+    });
+  });
+
+  it("a server that stops half-way through a body: a transient timeout, never a short object", async () => {
+    const head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n";
+    await stalling(head + "x".repeat(500), async (store) => {
+      const e = await caught(store.get("k"));
+      assert.equal(isTransient(e), true, e.message);
+      assert.match(e.message, /no data for 300 ms: timed out/);
     });
   });
 });

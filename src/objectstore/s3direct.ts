@@ -119,6 +119,12 @@ export class DirectS3 {
       .join("&");
     return new Promise<DirectResponse>((resolve, reject) => {
       let responded = false;
+      // A timeout is the reason to report, also when it cuts a body short (then read as "aborted").
+      let timedOut: Error | undefined;
+      const timeout = (what: string) => {
+        timedOut = Object.assign(new Error(`${what}: timed out`), { code: "ETIMEDOUT" });
+        req.destroy(timedOut);
+      };
       const req = (u.protocol === "https:" ? https : http).request(
         // An IPv6 literal is "[::1]" in a URL, "::1" to node:http (the host header keeps the brackets).
         { method, hostname: u.hostname.replace(/^\[(.*)\]$/, "$1"), port: u.port || undefined, path: qs ? `${path}?${qs}` : path, headers: signed.headers, agent: this.o.agent },
@@ -127,16 +133,16 @@ export class DirectS3 {
           const status = res.statusCode ?? 0;
           // An error answer keeps its status whatever becomes of its body; a success needs all of it.
           const body = status >= 200 && status < 300 ? readBody(res, method === "HEAD" ? 0 : undefined, `${method} ${s3Key ?? this.o.bucket}`) : readErrorBody(res);
-          body.then((b) => resolve({ status, headers: res.headers, body: b }), reject);
+          body.then((b) => resolve({ status, headers: res.headers, body: b }), (e) => reject(timedOut ?? e));
         },
       );
       req.on("socket", (s) => {
         if (!s.connecting) return;
-        const t = setTimeout(() => req.destroy(Object.assign(new Error(`no connection in ${this.o.connectionTimeoutMs} ms: timed out`), { code: "ETIMEDOUT" })), this.o.connectionTimeoutMs);
+        const t = setTimeout(() => timeout(`no connection in ${this.o.connectionTimeoutMs} ms`), this.o.connectionTimeoutMs);
         s.once("connect", () => clearTimeout(t));
         s.once("close", () => clearTimeout(t));
       });
-      req.setTimeout(this.o.socketTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${this.o.socketTimeoutMs} ms: timed out`), { code: "ETIMEDOUT" })));
+      req.setTimeout(this.o.socketTimeoutMs, () => timeout(`no data for ${this.o.socketTimeoutMs} ms`));
       // Once an answer has begun, its body's reading decides (a cut connection is a short body, or
       // for an error answer, its status with what came of the body).
       req.on("error", (e) => {
