@@ -150,20 +150,23 @@ describe("retrying()", () => {
   });
 });
 
+/** A server of the test's own, with `bucket` created (and, if given, objects put into it). */
+async function s3rverWith(bucket: string, objects: Record<string, Uint8Array> = {}): Promise<S3rver> {
+  const server = await startS3rver();
+  const s = new S3ObjectStore({ bucket, endpoint: server.endpoint, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } });
+  await s.ensureBucket();
+  for (const [k, v] of Object.entries(objects)) await s.put(k, v);
+  s.destroy();
+  return server;
+}
+
 describe("S3 through a fault-injecting proxy", () => {
   let server: S3rver;
   let proxy: FaultProxy;
   let store: ObjectStore;
   let retries = 0;
   before(async () => {
-    server = await startS3rver();
-    const setup = new S3ObjectStore({
-      bucket: "cbm-faults",
-      endpoint: server.endpoint,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    });
-    await setup.ensureBucket();
-    setup.destroy();
+    server = await s3rverWith("cbm-faults");
     proxy = await startFaultProxy({ target: server.endpoint, probability: 0.2, seed: 20240611 });
     // Credentials as the configuration holds them: names of environment variables.
     store = openObjectStore(
@@ -230,14 +233,7 @@ describe("S3 through a fault-injecting proxy", () => {
 describe("S3 through a proxy with planned faults", () => {
   let server: S3rver;
   before(async () => {
-    server = await startS3rver();
-    const setup = new S3ObjectStore({
-      bucket: "cbm-planned",
-      endpoint: server.endpoint,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    });
-    await setup.ensureBucket();
-    setup.destroy();
+    server = await s3rverWith("cbm-planned");
   });
   after(async () => server?.stop());
 
@@ -333,15 +329,7 @@ describe("S3 servers that stop answering", () => {
 describe("credentials", () => {
   let server: S3rver;
   before(async () => {
-    server = await startS3rver();
-    const s = new S3ObjectStore({
-      bucket: "cbm-creds",
-      endpoint: server.endpoint,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    });
-    await s.ensureBucket();
-    await s.put("x", new Uint8Array([1]));
-    s.destroy();
+    server = await s3rverWith("cbm-creds", { x: new Uint8Array([1]) });
   });
   after(async () => server?.stop());
 
