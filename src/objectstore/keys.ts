@@ -71,4 +71,3 @@ export function bucketNameProblem(name: string): string | undefined {
   if (/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(name)) return undefined;
   return `3 to 255 letters, digits, ".", "-" or "_", beginning and ending with a letter or digit (a prefix inside the bucket is set apart)`;
 }
-
