@@ -9,7 +9,9 @@
 #
 # Env: BENCH_WORK (default ${TMPDIR:-/tmp}/cbm-bench), KEEP_IMAGES=1 (keep the generated images
 # for the next run; default on), CBM_PROF=1 (also a V8 --cpu-prof of each clmgr operation, every thread, in bench/results/prof; summarise with node bench/prof-top.mjs DIR),
-# SKIP_PEERS=1 (ours only; ratios from the previous peer rows are not used).
+# SKIP_PEERS=1 (ours only; ratios from the previous peer rows are not used),
+# S3RVER_NODE_FLAGS (extra node flags for both s3rver instances, e.g. --initial-old-space-size=128:
+# a what-if for the shared server, printed in the table's header; default none).
 # Output: a table on stdout and in bench/results/latest.md (raw rows: bench/results/raw.tsv).
 set -u
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,10 +75,12 @@ start_servers() {
   rm -rf "$WORK/s3data"; mkdir -p "$WORK/s3data/http" "$WORK/s3data/https"
   local buckets=() r
   for r in $(seq "$RUNS"); do buckets+=(--configure-bucket "cbm$r" --configure-bucket "pipe$r" --configure-bucket "restic$r"); done
-  node --openssl-legacy-provider "$S3RVER_JS" -d "$WORK/s3data/http" -a 127.0.0.1 -p "$S3_PORT" --silent "${buckets[@]}" \
+  # shellcheck disable=SC2086
+  node --openssl-legacy-provider ${S3RVER_NODE_FLAGS:-} "$S3RVER_JS" -d "$WORK/s3data/http" -a 127.0.0.1 -p "$S3_PORT" --silent "${buckets[@]}" \
     > "$RESULTS/s3rver-http.log" 2>&1 &
   SRV_HTTP=$!; PIDS+=("$SRV_HTTP")
-  node --openssl-legacy-provider "$S3RVER_JS" -d "$WORK/s3data/https" -a 127.0.0.1 -p "$S3S_PORT" --silent "${buckets[@]}" \
+  # shellcheck disable=SC2086
+  node --openssl-legacy-provider ${S3RVER_NODE_FLAGS:-} "$S3RVER_JS" -d "$WORK/s3data/https" -a 127.0.0.1 -p "$S3S_PORT" --silent "${buckets[@]}" \
     --key "$WORK/tls/key.pem" --cert "$CACERT" > "$RESULTS/s3rver-https.log" 2>&1 &
   SRV_HTTPS=$!; PIDS+=("$SRV_HTTPS")
   local i
@@ -209,6 +213,7 @@ done
 {
   echo "# CBM vs peers — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, node $(node --version), $(restic version | cut -d' ' -f1-2), RUNS=$RUNS"
   echo "commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet -- src || echo ' + uncommitted src changes')"
+  [ -z "${S3RVER_NODE_FLAGS:-}" ] || echo "s3rver started with node flags: $S3RVER_NODE_FLAGS (a what-if, not the default measurement)"
   echo
   node "$BENCH_DIR/table.mjs" "$RAW"
   echo
