@@ -16,6 +16,7 @@
 import { createHash } from "node:crypto";
 import type { CompletedPart, CreateMultipartUploadCommandInput, S3Client } from "@aws-sdk/client-s3";
 import { OBJ, ObjectStoreError } from "./errors.ts";
+import type { Recover } from "./retry.ts";
 import { s3sdk } from "./s3sdk.ts";
 
 export const MAX_PARTS = 10_000;
@@ -38,8 +39,6 @@ export interface MultipartTarget {
   /** For recovery of a Complete whose answer was lost: the stored size, or undefined. */
   storedSize: () => Promise<number | undefined>;
 }
-
-export type Recover<T> = (e: unknown) => Promise<{ ok: true; value: T } | undefined>;
 
 export const md5Base64 = (b: Uint8Array): string => createHash("md5").update(b).digest("base64");
 

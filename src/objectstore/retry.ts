@@ -43,6 +43,9 @@ export function backoffMs(policy: RetryPolicy, n: number): number {
   return Math.floor((policy.random ?? Math.random)() * cap);
 }
 
+/** Consulted for a permanent error after an earlier transient one: `{ ok: true, value }` counts as success. */
+export type Recover<T> = (e: unknown) => Promise<{ ok: true; value: T } | undefined>;
+
 /**
  * Runs fn until it succeeds, fails permanently, or attempts are used up; rethrows the last error.
  * `recover` is consulted for a permanent error after an earlier transient one (the earlier request
@@ -52,7 +55,7 @@ export async function retrying<T>(
   policy: RetryPolicy,
   op: string,
   fn: (attempt: number) => Promise<T>,
-  recover?: (error: unknown) => Promise<{ ok: true; value: T } | undefined>,
+  recover?: Recover<T>,
 ): Promise<T> {
   const attempts = Math.max(1, Math.floor(policy.attempts));
   let hadTransient = false;
@@ -101,7 +104,7 @@ export function createOnlyRecover(
   opts: PutOptions | undefined,
   body: Uint8Array,
   stored: () => Promise<Uint8Array>,
-): ((e: unknown) => Promise<{ ok: true; value: undefined } | undefined>) | undefined {
+): Recover<undefined> | undefined {
   if (!opts?.ifNoneMatch) return undefined;
   return async (e) => {
     if (!(e instanceof ObjectStoreError) || e.code !== OBJ.exists) return undefined;

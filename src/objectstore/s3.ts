@@ -39,8 +39,8 @@ import type {
 } from "@aws-sdk/client-s3";
 import { OBJ, ObjectStoreError, notFoundError } from "./errors.ts";
 import { bucketNameProblem, checkRange, validateKey, validatePrefix } from "./keys.ts";
-import { md5Base64, uploadStream, type Recover } from "./multipart.ts";
-import { createOnlyRecover, retrying, type RetryPolicy } from "./retry.ts";
+import { md5Base64, uploadStream } from "./multipart.ts";
+import { createOnlyRecover, retrying, type Recover, type RetryPolicy } from "./retry.ts";
 import { DirectS3, PLAIN_PATH, readBody } from "./s3direct.ts";
 import { mapS3Error, s3ErrorCode } from "./s3errors.ts";
 import { credentialProviders, s3sdk } from "./s3sdk.ts";
