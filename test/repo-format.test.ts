@@ -10,12 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
-import { chunkCount, chunkId, chunkIdFromKey, chunkObjectKey, decodeChunk, encodeChunk, isZero } from "../src/repo/chunk.ts";
+import { chunkCount, chunkId, chunkIdFromKey, chunkObjectKey, decodeChunk, encodeChunk, encodeChunkInto, isZero } from "../src/repo/chunk.ts";
 import { classifyRef, pickBackup } from "../src/repo/catalog.ts";
 import { createKeyFile, initRepo, openRepo, repoKeys, type ScryptParams } from "../src/repo/keys.ts";
 import { decodeManifest, encodeManifest, type Manifest } from "../src/repo/manifest.ts";
 import { backupFileName, backupIdTime, formatIsoMicros, makeBackupId, parseBackupFileName, parseTime } from "../src/repo/names.ts";
-import { HEADER_LEN } from "../src/repo/sealed.ts";
+import { HEADER_LEN, sealedBound } from "../src/repo/sealed.ts";
 import { CbmError } from "../src/util/errors.ts";
 
 const blake3Hex = (b: Uint8Array): string => (createRequire(import.meta.url)("@napi-rs/blake-hash") as { blake3: (d: Uint8Array) => Buffer }).blake3(b).toString("hex");
@@ -76,6 +76,26 @@ describe("chunk objects", () => {
       }
     });
   }
+  it("encoded into caller memory, several cipher pieces: the bytes seen while writing are the object; decoded in place", () => {
+    // 1 MiB + 3 random bytes (stored raw, more than one cipher piece, an odd tail) and compressible text.
+    const big = randomBytes(1024 * 1024 + 3);
+    for (const [label, k] of codecs) {
+      for (const data of [big, text]) {
+        const id = chunkId(data, k);
+        const dst = Buffer.alloc(sealedBound(data.length));
+        const seen: Buffer[] = [];
+        const { length } = encodeChunkInto(data, id, k, true, dst, (b) => seen.push(Buffer.from(b)));
+        const object = dst.subarray(0, length);
+        assert.deepEqual(Buffer.concat(seen), object, label);
+        const into = Buffer.alloc(data.length);
+        assert.equal(decodeChunk(object, id, k, { into }), into, label);
+        assert.deepEqual(into, data, label);
+        const bad = Buffer.from(object);
+        bad[Math.min(HEADER_LEN + 700_000, bad.length - 17)] ^= 1; // inside the payload
+        assert.throws(() => decodeChunk(bad, id, k, { into: Buffer.alloc(data.length) }), rejectsWith("integrity", "CBM_REPO_CORRUPT"), label);
+      }
+    }
+  });
   it("ids: HMAC of the digest when encrypted, the digest itself otherwise (BLAKE3 or SHA-256); keys round trip", () => {
     const a = chunkId(text, enc);
     const b = chunkId(text, plainKeys);

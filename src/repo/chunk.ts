@@ -196,8 +196,8 @@ export function encodeChunk(data: Uint8Array, id: string, keys: ChunkKeys, compr
 }
 
 /** encodeChunk into caller memory (at least sealedBound(data.length) bytes); returns the object's length. */
-export function encodeChunkInto(data: Uint8Array, id: string, keys: ChunkKeys, compress: boolean, dst: Uint8Array): { length: number; compressed: boolean } {
-  return sealInto(data, sealOptions(id, keys, compress), dst);
+export function encodeChunkInto(data: Uint8Array, id: string, keys: ChunkKeys, compress: boolean, dst: Uint8Array, onBytes?: (b: Uint8Array) => void): { length: number; compressed: boolean } {
+  return sealInto(data, sealOptions(id, keys, compress), dst, onBytes);
 }
 
 export interface DecodeOptions {

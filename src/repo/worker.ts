@@ -49,11 +49,17 @@ function scratchOf(length: number): Buffer {
   return scratch.subarray(0, length);
 }
 
-/** An encoded object's upload checksums (see workerproto.ts). */
-function checksums(obj: Uint8Array, want: { sha256: boolean; md5: boolean }): { sha256?: string; md5?: string } {
+/** An encoded object's upload checksums (see workerproto.ts), fed its bytes as they are written. */
+function checksums(want: { sha256: boolean; md5: boolean }): { onBytes?: (b: Uint8Array) => void; result: () => { sha256?: string; md5?: string } } {
+  const sha = want.sha256 ? createHash("sha256") : undefined;
+  const md5 = want.md5 ? createHash("md5") : undefined;
+  if (!sha && !md5) return { result: () => ({}) };
   return {
-    ...(want.sha256 ? { sha256: createHash("sha256").update(obj).digest("hex") } : {}),
-    ...(want.md5 ? { md5: createHash("md5").update(obj).digest("base64") } : {}),
+    onBytes: (b) => {
+      sha?.update(b);
+      md5?.update(b);
+    },
+    result: () => ({ ...(sha ? { sha256: sha.digest("hex") } : {}), ...(md5 ? { md5: md5.digest("base64") } : {}) }),
   };
 }
 
@@ -125,10 +131,10 @@ function handle(m: WorkerMessage): Handled | Promise<Handled> {
       return { result: { op: "hash", zero: false, id, digest: sum.toString("hex") }, transfer: [] };
     }
     case "encodeInto": {
-      const dst = view(r.out);
-      const { length, compressed } = encodeChunkInto(view(r), r.id, keys, r.compress, dst);
-      if (keys.chunkKey) produced(length); // the cipher's output, copied into the arena
-      return { result: { op: "encodeInto", length, compressed, ...checksums(dst.subarray(0, length), r) }, transfer: [] };
+      const sums = checksums(r);
+      const { length, compressed } = encodeChunkInto(view(r), r.id, keys, r.compress, view(r.out), sums.onBytes);
+      if (keys.chunkKey) produced(length); // the cipher's output pieces, copied into the arena
+      return { result: { op: "encodeInto", length, compressed, ...sums.result() }, transfer: [] };
     }
     case "decode": {
       const { digest } = decodeChunkDigest(new Uint8Array(r.object), r.id, keys, {
