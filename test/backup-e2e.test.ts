@@ -6,7 +6,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, readdir, readFile, stat, writeFile, chmod } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, symlink, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { S3Client, ListObjectsV2Command, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { ROOT, runCli, tempHome, words, type CliResult } from "./helpers/cli.ts";
@@ -263,7 +263,7 @@ describe("cloud backup end to end", () => {
     const { home, cleanup } = await tempHome();
     try {
       const backend = fsBackend(join(home, "store"));
-      const { disks } = await setupSite(home, backend);
+      const { disks, spares } = await setupSite(home, backend);
       await cli(home, backend, "clmgr backup backup_profile RG1");
       const stored = await backend.keys();
       const small = join(home, "small.img");
@@ -278,6 +278,15 @@ describe("cloud backup end to end", () => {
       assert.match(tooSmall.stderr, /smaller|too small/i);
       assert.deepEqual(await readFile(small), smallBefore, "too-small target untouched");
 
+      // A spare that is a source disk under another name (a symlink) would be overwritten by the copy.
+      const sources = await Promise.all(disks.map(sha256File));
+      await symlink(disks[1], join(home, "alias.img"));
+      await cli(home, backend, `clmgr modify physical_volume hdisk21 DEVICE=${join(home, "alias.img")}`);
+      const alias = await cli(home, backend, "clmgr backup backup_profile RG1", 3);
+      assert.match(alias.stderr, /TARGET_DISKS: target hdisk21 .*alias\.img.* is the same device as source hdisk19/);
+      assert.deepEqual(await Promise.all(disks.map(sha256File)), sources, "no source disk was written");
+      await cli(home, backend, `clmgr modify physical_volume hdisk21 DEVICE=${spares[0]}`);
+
       await cli(home, backend, `clmgr modify physical_volume hdisk18 DEVICE=${join(home, "missing.img")}`);
       const missing = await cli(home, backend, "clmgr backup backup_profile RG1", 4);
       assert.match(missing.stderr, /missing\.img/);
@@ -291,7 +300,6 @@ describe("cloud backup end to end", () => {
 
       assert.deepEqual(await backend.keys(), stored, "failed commands stored nothing");
       assert.equal((await backupFiles(home, backend)).length, 2);
-      void disks;
     } finally {
       await cleanup();
     }

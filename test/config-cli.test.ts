@@ -121,6 +121,11 @@ const BAD: Array<[string, number, RegExp[]]> = [
   ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 ACCESS_KEY_ENV=AKIA/SECRET", 3, [/ACCESS_KEY_ENV/, /NAME of an environment variable/]],
   ["clmgr add storage_system bad;name TYPE=SVC ADDRESSES=127.0.0.1", 3, [/bad;name/, /letters, digits/]],
   ["clmgr frobnicate backup_profile RG1", 2, [/frobnicate/, /Actions:/]],
+  // TARGET_DISKS are overwritten by every backup: a source disk, a repeat, an unknown disk or a wrong count is refused.
+  ["clmgr modify backup_profile RG1 TARGET_DISKS=hdisk19,hdisk18", 3, [/TARGET_DISKS/, /hdisk19 belongs to volume_group VG1/, /spare/]],
+  ["clmgr modify backup_profile RG1 TARGET_DISKS=hdisk21,hdisk21", 3, [/TARGET_DISKS/, /hdisk21 is named twice/]],
+  ["clmgr modify backup_profile RG1 TARGET_DISKS=hdisk99,hdisk21", 3, [/TARGET_DISKS="hdisk99" is not a defined physical_volume/]],
+  ["clmgr modify backup_profile RG1 TARGET_DISKS=hdisk21", 3, [/TARGET_DISKS/, /1 target\(s\) for the 2 disk\(s\) of VOLUME_GROUP VG1 \(hdisk18, hdisk19\)/]],
 ];
 
 test("bad input: exit code, a message naming the attribute and what is allowed, cbm.xml unchanged", async () => {

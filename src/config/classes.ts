@@ -153,7 +153,7 @@ export const CLASSES: readonly ClassDef[] = [
         "Client-side AES-256-GCM key: file:/path (32-byte key file), env:VAR (passphrase in VAR), or none.",
         { default: "auto" },
       ),
-      TARGET_DISKS: list("local storage: same-size disks that receive the point-in-time copy, one per source."),
+      TARGET_DISKS: list("same-size spare disks (physical volumes in no volume group) that receive the point-in-time copy, one per source, in order."),
       FREEZE_METHOD: path("local storage: command run before reading the sources (instead of TARGET_DISKS)."),
       THAW_METHOD: path("local storage: command run after reading the sources."),
       KEEP_LAST: int(0, "Retention: keep the newest N backups (0 = keep all).", "0"),

@@ -147,6 +147,31 @@ export function checkConfig(cfg: Config): void {
   }
 }
 
+/**
+ * TARGET_DISKS receive a copy of the sources at every backup, so a wrong entry destroys data: each
+ * must be a defined physical_volume, named once, in no volume group, one per source disk.
+ */
+function checkTargetDisks(cfg: Config, o: ConfigObject, vgs: string[], ref: (obj: ConfigObject, attr: string, targetCls: string, values: string[]) => void): void {
+  const targets = splitList(effective(cfg, o, "TARGET_DISKS"));
+  if (targets.length === 0) return;
+  ref(o, "TARGET_DISKS", "physical_volume", targets);
+  const bad = (why: string) => validationError("CBM_BAD_VALUE", `backup_profile "${o.name}": TARGET_DISKS=${targets.join(",")}: ${why}`);
+  const twice = targets.find((t, i) => targets.indexOf(t) !== i);
+  if (twice) throw bad(`${twice} is named twice; each source disk needs its own target.`);
+  const vgOf = (pv: string) => objectsOf(cfg, "volume_group").find((vg) => splitList(effective(cfg, vg, "PHYSICAL_VOLUMES")).includes(pv));
+  for (const t of targets) {
+    const vg = vgOf(t);
+    if (vg) throw bad(`${t} belongs to volume_group ${vg.name}, and every backup overwrites its targets; name spare disks that are in no volume group.`);
+  }
+  const sources = vgs.flatMap((vg) => {
+    const v = findObject(cfg, "volume_group", vg);
+    return v ? splitList(effective(cfg, v, "PHYSICAL_VOLUMES")) : [];
+  });
+  if (targets.length !== sources.length) {
+    throw bad(`${targets.length} target(s) for the ${sources.length} disk(s) of VOLUME_GROUP ${vgs.join(",")} (${sources.join(", ")}); give one per source disk, in that order.`);
+  }
+}
+
 function missing(o: ConfigObject, attr: string, allowed: string) {
   return validationError("CBM_MISSING_ATTRIBUTE", `${o.cls} "${o.name}" needs ${attr} (${allowed}).`);
 }
@@ -213,6 +238,7 @@ function checkProfile(
       throw missing(o, "TARGET_LOCATION", "a spool directory, required by SPOOL=yes");
     }
   }
+  checkTargetDisks(cfg, o, vgs, ref);
   if (a("INC_BACKUP_FREQ") !== "" && Number(a("INC_BACKUP_FREQ")) >= 24 * Number(a("BACKUP_FREQUENCY"))) {
     throw validationError(
       "CBM_BAD_VALUE",
@@ -241,7 +267,7 @@ function checkProfile(
 export function referrers(cfg: Config, cls: string, name: string): string[] {
   const uses: Array<[string, string]> = {
     node: [["cluster", "NODES"], ["resource_group", "NODES"]] as Array<[string, string]>,
-    physical_volume: [["volume_group", "PHYSICAL_VOLUMES"]] as Array<[string, string]>,
+    physical_volume: [["volume_group", "PHYSICAL_VOLUMES"], ["backup_profile", "TARGET_DISKS"]] as Array<[string, string]>,
     volume_group: [["resource_group", "VOLUME_GROUP"], ["backup_profile", "VOLUME_GROUP"]] as Array<[string, string]>,
     storage_system: [["backup_profile", "STORAGE_NAME"]] as Array<[string, string]>,
     resource_group: [] as Array<[string, string]>,

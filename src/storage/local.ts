@@ -94,6 +94,27 @@ export async function checkReadable(disks: DiskRef[]): Promise<void> {
   }
 }
 
+/**
+ * Refuses targets that are, under any name (symlink, second device node), a source disk or another
+ * target: the copy would overwrite a source, or two sources would land on one target.
+ */
+async function checkDistinct(sources: DiskRef[], targets: DiskRef[]): Promise<void> {
+  const seen = new Map<string, string>();
+  for (const [role, list] of [["source", sources], ["target", targets]] as const) {
+    for (const d of list) {
+      const st = await stat(d.device).catch((e: NodeJS.ErrnoException) => {
+        throw new CbmError("CBM_DISK_UNREADABLE", `TARGET_DISKS: physical_volume ${d.name}: DEVICE ${d.device} cannot be read (${e.code ?? e.message}).`);
+      });
+      const id = st.isBlockDevice() ? `rdev:${st.rdev}` : `ino:${st.dev}:${st.ino}`;
+      const other = seen.get(id);
+      if (other) {
+        throw validationError("CBM_BAD_TARGETS", `TARGET_DISKS: ${role} ${d.name} (${d.device}) is the same device as ${other}; each target must be a separate spare disk. Nothing was copied.`);
+      }
+      seen.set(id, `${role} ${d.name} (${d.device})`);
+    }
+  }
+}
+
 export async function localSnapshot(declared: DiskRef[], opts: LocalSnapshotOptions): Promise<PointInTime> {
   const timeout = opts.commandTimeoutSec ?? 300;
   await checkReadable(declared);
@@ -106,6 +127,7 @@ export async function localSnapshot(declared: DiskRef[], opts: LocalSnapshotOpti
         `TARGET_DISKS has ${opts.targets.length} disks but the volume groups have ${sources.length}; give one same-size target per source disk.`,
       );
     }
+    await checkDistinct(sources, opts.targets);
     for (const [i, s] of sources.entries()) {
       const t = opts.targets[i];
       const tSize = await deviceSize(t.device);
