@@ -213,6 +213,13 @@ describe("cloud backup end to end", () => {
       assert.equal(failed[0].code, 6);
       assert.match(failed[0].stderr, /hdisk1[89]/);
       assert.match(failed[0].stderr, /offset \d+/);
+      // The unfinished file it created is gone; an existing target is named as partly overwritten.
+      const bad = files[results.indexOf(failed[0])];
+      await assert.rejects(stat(join(home, `r-${bad.disk}.img`)), "no half-restored file left behind");
+      const existing = join(home, "existing.img");
+      await writeFile(existing, Buffer.alloc(bad.size, 0xff));
+      const over = await cli(home, backend, `clmgr restore backup_files ${bad.name} TARGET=${existing}`, 6);
+      assert.match(over.stderr, /partly overwritten, earlier contents lost, restore incomplete: .*existing\.img/);
     } finally {
       await cleanup();
     }
@@ -290,6 +297,13 @@ describe("cloud backup end to end", () => {
       await cli(home, backend, `clmgr modify physical_volume hdisk18 DEVICE=${join(home, "missing.img")}`);
       const missing = await cli(home, backend, "clmgr backup backup_profile RG1", 4);
       assert.match(missing.stderr, /missing\.img/);
+      // The first backup to a new place fails on the disk before it creates a repository or a key.
+      const keyFiles = await readdir(join(home, "keys"));
+      await cli(home, backend, `clmgr modify backup_profile RG1 ENDPOINT=${join(home, "fresh")}`);
+      assert.match((await cli(home, backend, "clmgr backup backup_profile RG1", 4)).stderr, /missing\.img/);
+      await assert.rejects(stat(join(home, "fresh")), "no repository created");
+      assert.deepEqual(await readdir(join(home, "keys")), keyFiles, "no key file created");
+      await cli(home, backend, `clmgr modify backup_profile RG1 ENDPOINT=${join(home, "store")}`);
 
       await mkdir(join(home, "adir"));
       await chmod(join(home, "adir"), 0o700);
@@ -297,6 +311,26 @@ describe("cloud backup end to end", () => {
       await cli(home, backend, "clmgr modify backup_profile RG1 TARGET_DISKS=");
       const unreadable = await cli(home, backend, "clmgr backup backup_profile RG1", 4);
       assert.match(unreadable.stderr, /adir/);
+
+      // Words a command would ignore, unknown options, a disk mapped twice, a target name that is
+      // neither a path nor a disk: refused. A target directory that does not exist: nothing created.
+      const refused: Array<[string, number, RegExp]> = [
+        ["clmgr query backup_files NOSUCHRG", 2, /takes no name; given "NOSUCHRG" \(for a resource group, RG_NAME=NOSUCHRG\)/],
+        ["clmgr verify backup_files latest bogus", 2, /unexpected argument "bogus"/],
+        ["clmgr query backup_files --frob", 2, /Unknown option "--frob"/],
+        ["clmgr backup backup_profile RG1 NAME=RG2", 2, /Two names given/],
+        [`clmgr restore backup_files latest TARGETS=hdisk18:${join(home, "t1.img")},hdisk18:${join(home, "t2.img")}`, 2, /disk hdisk18 twice/],
+        ["clmgr restore backup_files latest DISK=hdisk18 TARGET=relative.img", 3, /"relative\.img" is neither an absolute path nor a defined physical_volume/],
+        [`clmgr restore backup_files latest TARGETS=hdisk18:${join(home, "c1.img")},hdisk19:${join(home, "nodir", "c2.img")}`, 3, /nodir is not writable.*nothing was written/],
+      ];
+      for (const [line, code, re] of refused) assert.match((await cli(home, backend, line, code)).stderr, re, line);
+      for (const f of ["t1.img", "t2.img", "c1.img"]) await assert.rejects(stat(join(home, f)), `${f} not created`);
+      const json = await cli(home, backend, "clmgr query backup_files RG_NAME=RG1 --output=json");
+      assert.equal((JSON.parse(json.stdout) as FileRow[]).length, 2, "--output=json is JSON");
+
+      // A repository location given on the command line that holds none is an error naming what to check, not an empty list.
+      const nowhere = await cli(home, backend, `clmgr query backup_files CLOUD_SERVICE=fs ENDPOINT=${join(home, "nowhere")} BUCKET_NAME=bkt`, 5);
+      assert.match(nowhere.stderr, /no CBM repository at .*nowhere.*check CLOUD_SERVICE, BUCKET_NAME, ENDPOINT/);
 
       assert.deepEqual(await backend.keys(), stored, "failed commands stored nothing");
       assert.equal((await backupFiles(home, backend)).length, 2);

@@ -40,10 +40,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       const v = argv[++i];
       if (v !== "json" && v !== "text") throw usageError("CBM_USAGE", `-o takes json or text; given "${v ?? ""}".`);
       out.json = v === "json";
-    } else if (a.startsWith("-o") && a.length > 2) {
-      const v = a.slice(2);
+    } else if ((a.startsWith("-o") && a.length > 2) || a.startsWith("--output=")) {
+      const v = a.startsWith("--") ? a.slice("--output=".length) : a.slice(2);
       if (v !== "json" && v !== "text") throw usageError("CBM_USAGE", `-o takes json or text; given "${v}".`);
       out.json = v === "json";
+    } else if (a.startsWith("-") && a.length > 1) {
+      throw usageError("CBM_USAGE", `Unknown option "${a}". Options: -o json|text (or --output=, --json), -h (--help).`);
     } else rest.push(a);
   }
   if (rest.length === 0) {

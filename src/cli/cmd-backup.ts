@@ -18,8 +18,13 @@ import { openRepoOf, REPO_ATTRS, resolveRepoAttrs } from "./repo-args.ts";
 import { table, toJson } from "./output.ts";
 import { humanBytes, progressBar } from "./progress.ts";
 
-/** The repository of RG_NAME (or of the command-line attributes); none when nothing is stored yet. */
-async function openRepoFor(ctx: Ctx, cfg: Config): Promise<{ rg?: string; repo?: Repository }> {
+/**
+ * The repository of RG_NAME (or of the command-line attributes); none when no cloud profile is
+ * configured. Where the profile's repository does not exist yet (no backup has run), a listing
+ * (`emptyOk`) is empty with a note; otherwise, and always when the location was given on the command
+ * line (the disaster-recovery path, where a typo must not read as "no backups"), it is an error.
+ */
+async function openRepoFor(ctx: Ctx, cfg: Config, opts: { emptyOk?: boolean } = {}): Promise<{ rg?: string; repo?: Repository }> {
   const { rg, attrs } = resolveRepoAttrs(ctx, cfg);
   if (!attrs.BUCKET_NAME) {
     if (rg && !findObject(cfg, "backup_profile", rg) && !findObject(cfg, "resource_group", rg)) {
@@ -27,9 +32,15 @@ async function openRepoFor(ctx: Ctx, cfg: Config): Promise<{ rg?: string; repo?:
     }
     return { rg }; // no cloud repository configured: nothing stored yet
   }
+  const given = REPO_ATTRS.filter((k) => argAttr(ctx, k) !== undefined);
   const repo = await openRepoOf(ctx, attrs, rg).catch((e: unknown) => {
-    if (e instanceof CbmError && e.code === REPO.missing) return undefined;
-    throw e;
+    if (!(e instanceof CbmError && e.code === REPO.missing)) throw e;
+    if (opts.emptyOk && given.length === 0) {
+      ctx.out.err(`No backups yet: ${e.message}.`);
+      return undefined;
+    }
+    const from = given.length > 0 ? `check ${given.join(", ")}` : `the backup profile${rg ? ` of ${rg}` : ""} has not run a backup yet`;
+    throw new CbmError(REPO.missing, `${e.message}: ${from}.`, "notfound");
   });
   return { rg, repo };
 }
@@ -66,9 +77,9 @@ export async function backupNow(ctx: Ctx): Promise<void> {
 }
 
 export async function queryBackupFiles(ctx: Ctx): Promise<void> {
-  checkAttrs(ctx, ["RG_NAME", ...REPO_ATTRS]);
+  checkAttrs(ctx, ["RG_NAME", ...REPO_ATTRS], { takesName: false });
   const cfg = await loadConfig(ctx.home);
-  const { rg, repo } = await openRepoFor(ctx, cfg);
+  const { rg, repo } = await openRepoFor(ctx, cfg, { emptyOk: true });
   const backups: BackupInfo[] = repo ? await repo.listBackups(rg ? { rg } : undefined).finally(() => repo.close()) : [];
   const rows = backups.flatMap((b) =>
     b.vgs.flatMap((vg) => vg.disks.map((d) => ({ name: d.fileName, id: b.id, type: b.type, time: b.time, cluster: b.cluster, rg: b.rg, vg: vg.name, disk: d.name, size: d.size, stored: d.bytesStored }))),
@@ -83,14 +94,22 @@ function restoreTargets(ctx: Ctx, cfg: Config): Record<string, string> | string 
   const one = argAttr(ctx, "TARGET");
   const many = argAttr(ctx, "TARGETS");
   if (one && many) throw usageError("CBM_USAGE", "Give TARGET= (one disk) or TARGETS= (several), not both.");
-  const resolve = (t: string) => (t.startsWith("/") ? t : diskOf(cfg, t).device);
+  const resolve = (t: string) => {
+    if (t.startsWith("/")) return t;
+    if (!findObject(cfg, "physical_volume", t)) {
+      throw validationError("CBM_BAD_VALUE", `Restore target "${t}" is neither an absolute path nor a defined physical_volume.`);
+    }
+    return diskOf(cfg, t).device;
+  };
   if (one) return resolve(one);
   if (!many) throw usageError("CBM_USAGE", `restore needs TARGET=/dev/... (one disk) or TARGETS=hdisk18:hdisk21,hdisk19:/dev/sdy (a volume group).`);
   const map: Record<string, string> = {};
   for (const pair of many.split(",").map((s) => s.trim()).filter(Boolean)) {
     const i = pair.indexOf(":");
     if (i <= 0) throw usageError("CBM_USAGE", `TARGETS entry "${pair}" is not disk:target.`);
-    map[pair.slice(0, i)] = resolve(pair.slice(i + 1));
+    const disk = pair.slice(0, i);
+    if (Object.hasOwn(map, disk)) throw usageError("CBM_USAGE", `TARGETS names disk ${disk} twice; give one target per disk.`);
+    map[disk] = resolve(pair.slice(i + 1));
   }
   return map;
 }

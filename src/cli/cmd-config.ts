@@ -10,6 +10,9 @@ import { attrLines, toJson } from "./output.ts";
 /** The object name: positional, or NAME=… */
 export function objectName(ctx: Ctx, required: boolean): string | undefined {
   const named = ctx.args.attrs.find(([k]) => k === "NAME");
+  if (ctx.args.name !== undefined && named && named[1] !== ctx.args.name) {
+    throw usageError("CBM_USAGE", `Two names given: "${ctx.args.name}" and NAME=${named[1]}; give one.`);
+  }
   const name = ctx.args.name ?? named?.[1];
   if (required && !name) {
     throw usageError("CBM_USAGE", `${ctx.args.verb} ${ctx.args.cls} needs an object name: ${ctx.prog} ${ctx.args.verb} ${ctx.args.cls} NAME [ATTR=value ...]`);

@@ -29,7 +29,7 @@ const POLICY_ATTRS = ["KEEP_LAST", "KEEP_DAILY", "KEEP_WEEKLY", "KEEP_MONTHLY", 
 const clusterName = (cfg: Config) => cfg.objects.find((o) => o.cls === "cluster")?.name;
 
 export async function pruneBackupFiles(ctx: Ctx): Promise<void> {
-  checkAttrs(ctx, ["RG_NAME", "DRY_RUN", ...POLICY_ATTRS, ...REPO_ATTRS]);
+  checkAttrs(ctx, ["RG_NAME", "DRY_RUN", ...POLICY_ATTRS, ...REPO_ATTRS], { takesName: false });
   const dry = argAttr(ctx, "DRY_RUN") ?? "no";
   if (dry !== "yes" && dry !== "no") throw validationError("CBM_BAD_VALUE", `Invalid value "${dry}" for attribute DRY_RUN: expected yes|no.`);
   const cfg = await loadConfig(ctx.home);
@@ -132,7 +132,7 @@ function summaryText(r: VerifyJobResult): string {
 }
 
 export async function queryRepository(ctx: Ctx): Promise<void> {
-  checkAttrs(ctx, ["RG_NAME", ...REPO_ATTRS]);
+  checkAttrs(ctx, ["RG_NAME", ...REPO_ATTRS], { takesName: false });
   const cfg = await loadConfig(ctx.home);
   const { rg, attrs } = resolveRepoAttrs(ctx, cfg, REPO_ATTRS);
   const repo = await openRepoOf(ctx, attrs, rg);

@@ -13,8 +13,17 @@ export interface Ctx {
 /** The value of ATTR=value on the command line (names are upper-cased by the parser). */
 export const argAttr = (ctx: Ctx, name: string): string | undefined => ctx.args.attrs.find(([k]) => k === name)?.[1];
 
-/** Refuses any ATTR= the command does not take, naming the ones it does. */
-export function checkAttrs(ctx: Ctx, allowed: readonly string[]): void {
+/**
+ * Refuses any ATTR= the command does not take, naming the ones it does, and words it would ignore:
+ * a second positional word, or a name where the command takes none (`takesName: false`).
+ */
+export function checkAttrs(ctx: Ctx, allowed: readonly string[], opts: { takesName?: boolean } = {}): void {
+  const what = `${ctx.args.verb} ${ctx.args.cls}`;
+  if (ctx.args.words.length > 0) throw usageError("CBM_USAGE", `${what}: unexpected argument "${ctx.args.words[0]}"; arguments after the name are ATTR=value.`);
+  if (opts.takesName === false && ctx.args.name !== undefined) {
+    const hint = allowed.includes("RG_NAME") ? ` (for a resource group, RG_NAME=${ctx.args.name})` : "";
+    throw usageError("CBM_USAGE", `${what} takes no name; given "${ctx.args.name}"${hint}.`);
+  }
   for (const [k] of ctx.args.attrs) {
     if (!allowed.includes(k)) {
       throw usageError("CBM_USAGE", `${ctx.args.verb} ${ctx.args.cls} does not take ${k}. Allowed: ${allowed.join(", ")}.`);

@@ -8,7 +8,7 @@ import type { BackupProgress, BackupSummary } from "../repo/index.ts";
 import { validationError } from "../util/errors.ts";
 import { localNode, planProfile, type ProfilePlan } from "./plan.ts";
 import { openProfileRepo } from "./repo-open.ts";
-import { takePointInTime } from "./snapshot.ts";
+import { checkSources, takePointInTime } from "./snapshot.ts";
 import { pruneSettings, pruneText, pruneWith, retentionConfigured } from "./prune.ts";
 import type { PruneReport } from "../repo/index.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -60,6 +60,7 @@ async function backupOnce(home: string, cfg: Config, rg: string, o: BackupJobOpt
     );
   }
   const lockDays = Number(plan.attrs.OBJECT_LOCK_DAYS || 0);
+  await checkSources(cfg, plan);
   const repo = await openProfileRepo(plan, { create: true, objectLock: lockDays > 0, env: o.env, onInfo: o.onInfo });
   try {
     const pit = await takePointInTime(home, cfg, plan, o.onInfo);

@@ -333,7 +333,7 @@ export async function readConfig(store: ObjectStore): Promise<RepoConfig> {
     bytes = await store.get(CONFIG_KEY);
   } catch (e) {
     if (e instanceof CbmError && e.kind === "notfound") {
-      throw new CbmError(REPO.missing, `no CBM repository at ${store.location} (no config object); create one with init`, "notfound", { cause: e });
+      throw new CbmError(REPO.missing, `no CBM repository at ${store.location} (no config object)`, "notfound", { cause: e });
     }
     throw e;
   }

@@ -81,6 +81,15 @@ interface Target {
   fh?: fsp.FileHandle;
   /** The same target opened with O_DIRECT (targetwrite.ts), where the file system allows it. */
   direct?: fsp.FileHandle;
+  /** A write to it has started: an existing target no longer holds what it held. */
+  touched?: boolean;
+}
+
+/** A failed restore's error, saying which existing targets it had begun to overwrite (created ones are removed). */
+function failedRestore(err: unknown, targets: Target[]): unknown {
+  const hit = targets.filter((t) => t.touched && t.kind !== "created").map((t) => t.job.target);
+  if (!(err instanceof CbmError) || hit.length === 0) return err;
+  return new CbmError(err.code, `${err.message} (partly overwritten, earlier contents lost, restore incomplete: ${hit.join(", ")})`, err.kind, { cause: err });
 }
 
 function tooSmall(msg: string): CbmError {
@@ -108,6 +117,10 @@ export async function checkTargets(jobs: RestoreJob[], growFiles = true): Promis
     if (other) throw new CbmError(REPO.badRequest, `disks ${other} and ${d.name} would both be restored to ${job.target}`, "validation");
     seen.set(identity, d.name);
     if (!st) {
+      const dir = path.dirname(path.resolve(job.target));
+      await fsp.access(dir, fsConstants.W_OK).catch((e: unknown) => {
+        throw new CbmError(REPO.badRequest, `restore target ${job.target} for disk ${d.name} cannot be created: directory ${dir} is not writable (${errorMessage(e)}); nothing was written`, "validation");
+      });
       out.push({ job, kind: "created", zeroFrom: 0 });
     } else if (st.isFile()) {
       if (!growFiles && st.size < d.size) {
@@ -179,6 +192,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
   // The image digest is built from the chunks' digests (docs/format.md §6), so chunks are
   // checked, written and hashed in whatever order their downloads finish.
   const images = targets.map((t) => new ImageDigest(t.job.disk.chunks.length, e.keys.chunkDigest));
+  let done = false;
   try {
     for (const t of targets) {
       t.fh = await openTarget(t);
@@ -205,6 +219,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
         });
       };
       const where = (offset: number, i: number) => `disk ${disk.name} of ${vg} at byte offset ${offset} (chunk ${i})`;
+      t.touched = true;
       for (let i = 0; i < disk.chunks.length && !group.stopped; i++) {
         const { offset, length } = chunkRange(i, disk.size, disk.chunkSize);
         const id = disk.chunks[i];
@@ -285,6 +300,9 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
       }
     }
     if (sync) await Promise.all(targets.map((t) => t.fh!.sync()));
+    done = true;
+  } catch (err) {
+    throw failedRestore(err, targets);
   } finally {
     for (const t of targets) {
       if (!t.direct) continue;
@@ -293,6 +311,8 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
       await t.direct.close().catch(() => undefined);
     }
     await Promise.all(targets.map((t) => t.fh?.close().catch(() => undefined)));
+    // A file this restore created and did not finish is not left to pass for a restored disk.
+    if (!done) await Promise.all(targets.filter((t) => t.kind === "created" && t.fh).map((t) => fsp.unlink(t.job.target).catch(() => undefined)));
   }
   return {
     backupId: m.id,
