@@ -319,6 +319,7 @@ describe("cloud backup end to end", () => {
         ["clmgr verify backup_files latest bogus", 2, /unexpected argument "bogus"/],
         ["clmgr query backup_files --frob", 2, /Unknown option "--frob"/],
         ["clmgr backup backup_profile RG1 NAME=RG2", 2, /Two names given/],
+        ["clmgr query backup_files RG_NAME=", 2, /RG_NAME= is empty/],
         [`clmgr restore backup_files latest TARGETS=hdisk18:${join(home, "t1.img")},hdisk18:${join(home, "t2.img")}`, 2, /disk hdisk18 twice/],
         ["clmgr restore backup_files latest DISK=hdisk18 TARGET=relative.img", 3, /"relative\.img" is neither an absolute path nor a defined physical_volume/],
         [`clmgr restore backup_files latest TARGETS=hdisk18:${join(home, "c1.img")},hdisk19:${join(home, "nodir", "c2.img")}`, 3, /nodir is not writable.*nothing was written/],
