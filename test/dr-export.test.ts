@@ -7,7 +7,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli, tempHome, words } from "./helpers/cli.ts";
@@ -106,6 +106,11 @@ describe("plain-image export", () => {
     const file = join(work, "exported.img");
     await exportDisk(repo, m, m.vgs[0].disks[0], file);
     assert.equal(await sha256File(file), atBackup);
+    // A target that exists and is not a file (a device node; here a FIFO) is refused, not replaced by a file.
+    const fifo = join(work, "fifo");
+    assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+    await assert.rejects(exportDisk(repo, m, m.vgs[0].disks[0], fifo), /fifo exists and is not a regular file/);
+    assert.ok((await lstat(fifo)).isFIFO(), "the FIFO is still there");
     const first = m.vgs[0].disks[0].chunks.find((c) => c !== null)!;
     const key = `chunks/${first.slice(0, 2)}/${first}`;
     const obj = Buffer.from(await store.get(key));

@@ -5,13 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { createCipheriv, createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { Repository, type BackupSummary } from "../src/repo/index.ts";
+import { checkTargets } from "../src/repo/restore.ts";
 
 const MiB = 1024 * 1024;
 /** 9 MiB + 1000 bytes: two whole 4 MiB chunks and a last one that ends off any block boundary. */
@@ -71,6 +72,27 @@ describe("restore targets: direct and buffered writes, holes, a partial last blo
     await writeFile(out, Buffer.alloc(SIZE, 0xa5));
     await repo.restoreDisk(backup.id, "hdisk1", out);
     assert.equal(sha(await readFile(out)), sha(img));
+  });
+
+  // A second device node of the same block device (containers, chroots) is the same target. Only
+  // checked, never written: checkTargets reads nothing but metadata.
+  const blockDev = existsSync("/sys/block")
+    ? readdirSync("/sys/block")
+        .filter((d) => Number(readFileSync(`/sys/block/${d}/size`, "utf8")) * 512 > 2 * SIZE)
+        .map((d) => `/dev/${d}`)
+        .find((p) => existsSync(p) && statSync(p).isBlockDevice())
+    : undefined;
+  it("two device nodes of one block device are refused as two targets", { skip: (!blockDev || process.getuid?.() !== 0) && "needs root and a block device" }, async () => {
+    const st = statSync(blockDev!);
+    const alias = join(dir, "alias-node");
+    const mk = (await import("node:child_process")).spawnSync("mknod", [alias, "b", String(Math.floor(st.rdev / 256) & 0xfff), String(st.rdev & 0xff)]);
+    assert.equal(mk.status, 0, String(mk.stderr));
+    const m = await repo.findBackup(backup.id);
+    const disk = m.vgs[0].disks[0];
+    await assert.rejects(
+      checkTargets([{ vg: "VG1", disk, target: blockDev! }, { vg: "VG1", disk: { ...disk, name: "hdisk2" }, target: alias }], false),
+      /disks hdisk1 and hdisk2 would both be restored to/,
+    );
   });
 
   it("tmpfs, which refuses direct I/O, gets the same bytes through ordinary writes", { skip: !existsSync("/dev/shm") && "no /dev/shm" }, async () => {

@@ -22,6 +22,7 @@ export const toJson = (v: unknown): string => JSON.stringify(v, null, 2);
 /** A plain table: columns padded to their widest cell. */
 export function table(header: string[], rows: Array<Array<string | number>>): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  // reduce, not Math.max(...): a listing of a few hundred thousand rows would overflow the stack.
+  const widths = header.map((_, i) => cells.reduce((w, r) => Math.max(w, (r[i] ?? "").length), 0));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n");
 }

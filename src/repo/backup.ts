@@ -292,7 +292,7 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Pr
   const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}) };
   const sha256 = e.store.checksUploads === true;
   const md5 = sha256 && o.retainUntil !== undefined;
-  const stoppedOrSlot = (): Promise<number | undefined> => Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
+  const stoppedOrSlot = (): Promise<number | undefined> => arena.acquireUnless(group);
 
   // The image digest comes from the chunks' digests (docs/format.md §6): one hash pass over the
   // data, in any order, in parallel.

@@ -9,7 +9,7 @@
  * downloaded file or the disk written from it), for checking on a machine without CBM.
  */
 import { createHash } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
+import { lstat, open, rename, rm } from "node:fs/promises";
 import type { ObjectStore } from "../objectstore/types.ts";
 import { CbmError } from "../util/errors.ts";
 import { chunkDigest, chunkRange, ImageDigest, zeroChunkDigest } from "./chunk.ts";
@@ -96,6 +96,12 @@ export async function exportDisk(
   const sums: { sha256?: string } = {};
   if (typeof target === "string") {
     where = target;
+    // The image is written beside the target and renamed over it: that replaces a file, and would
+    // replace a device node with a file (the disk never written), so only files are targets.
+    const existing = await lstat(target).catch(() => undefined);
+    if (existing && !existing.isFile()) {
+      throw new CbmError(REPO.badRequest, `export target ${target} exists and is not a regular file: export writes image files (to restore onto a device, use clmgr restore backup_files)`, "validation");
+    }
     const tmp = `${target}.cbm-partial`;
     const fh = await open(tmp, "w", 0o600);
     try {

@@ -9,6 +9,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { CbmError } from "../util/errors.ts";
+import { leaveQueue, unlessStopped, type TaskGroup } from "./tasks.ts";
 import type { ResultFor, SlotRef, WorkerInit, WorkerMessage, WorkerReply, WorkerRequest, WorkerResult } from "./workerproto.ts";
 
 interface Pending {
@@ -148,6 +149,19 @@ export class Arena {
     const s = this.free.pop();
     if (s !== undefined) return Promise.resolve(s);
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** acquire(), or undefined (holding nothing) once the group stops first. */
+  acquireUnless(group: TaskGroup): Promise<number | undefined> {
+    return unlessStopped<number>(group, (serve) => {
+      const s = this.free.pop();
+      if (s !== undefined) {
+        serve(s);
+        return () => false;
+      }
+      this.waiters.push(serve);
+      return () => leaveQueue(this.waiters, serve);
+    });
   }
 
   release(slot: number): void {

@@ -112,7 +112,8 @@ export async function checkTargets(jobs: RestoreJob[], growFiles = true): Promis
   for (const job of jobs) {
     const d = job.disk;
     const st = await statOrUndefined(job.target);
-    const identity = st ? `${st.dev}:${st.ino}` : path.resolve(job.target);
+    // A block device is itself, whatever node names it (rdev); a file is its inode.
+    const identity = !st ? path.resolve(job.target) : st.isBlockDevice() ? `rdev:${st.rdev}` : `ino:${st.dev}:${st.ino}`;
     const other = seen.get(identity);
     if (other) throw new CbmError(REPO.badRequest, `disks ${other} and ${d.name} would both be restored to ${job.target}`, "validation");
     seen.set(identity, d.name);
@@ -146,7 +147,13 @@ async function openTarget(t: Target): Promise<fsp.FileHandle> {
   try {
     if (t.kind === "created") {
       const fh = await fsp.open(target, "wx+"); // readable too: targetwrite.ts probes with a read
-      await fh.truncate(disk.size);
+      try {
+        await fh.truncate(disk.size);
+      } catch (e) {
+        await fh.close().catch(() => undefined);
+        await fsp.unlink(target).catch(() => undefined); // ours (wx): a retry must not meet an empty file
+        throw e;
+      }
       return fh;
     }
     const fh = await fsp.open(target, "r+");
@@ -187,7 +194,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
     chunksTotal: jobs.reduce((s, j) => s + j.disk.chunks.length, 0),
   };
   const report = () => o.onProgress?.({ ...progress });
-  const stoppedOrPermit = (): Promise<boolean> => Promise.race([inflight.acquire().then(() => true), group.whenStopped.then(() => false)]);
+  const stoppedOrPermit = (): Promise<boolean> => inflight.acquireUnless(group);
 
   // The image digest is built from the chunks' digests (docs/format.md §6), so chunks are
   // checked, written and hashed in whatever order their downloads finish.
@@ -223,12 +230,28 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
       for (let i = 0; i < disk.chunks.length && !group.stopped; i++) {
         const { offset, length } = chunkRange(i, disk.size, disk.chunkSize);
         const id = disk.chunks[i];
+        if (id === null && offset >= t.zeroFrom) {
+          // Reads as zeros already: nothing to write.
+          if (verifyImage) image.addZero(i, length);
+          progress.bytesWritten += length;
+          progress.chunksDone++;
+          report();
+          continue;
+        }
+        // Zero writes take a permit too: a mostly empty disk has millions of zero chunks.
+        if (!(await stoppedOrPermit())) break;
         if (id === null) {
+          if (group.stopped) {
+            inflight.release();
+            break;
+          }
           if (verifyImage) image.addZero(i, length);
           group.spawn(async () => {
-            if (offset < t.zeroFrom) {
+            try {
               await writeFully(fh, zeros.subarray(0, length), offset, `${target} (${where(offset, i)})`);
               written(length);
+            } finally {
+              inflight.release();
             }
             progress.bytesWritten += length;
             progress.chunksDone++;
@@ -236,7 +259,6 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
           });
           continue;
         }
-        if (!(await stoppedOrPermit())) break;
         if (group.stopped) {
           inflight.release();
           break;

@@ -103,14 +103,15 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
 
   const pool = e.pool();
   const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
-  const maxLen = Math.max(1, ...toCheck.map((id) => needs.get(id)!.length));
+  // A loop, not Math.max(...ids): a spread of a few hundred thousand arguments overflows the stack.
+  const maxLen = toCheck.reduce((m, id) => Math.max(m, needs.get(id)!.length), 1);
   const arena = new Arena(arenaSlots(concurrency, pool.size), maxLen);
   const group = new TaskGroup(o.signal);
   let chunksChecked = 0;
   let bytesChecked = 0;
   for (const id of toCheck) {
     if (group.stopped) break;
-    const slot = await Promise.race([arena.acquire(), group.whenStopped.then(() => undefined)]);
+    const slot = await arena.acquireUnless(group);
     if (slot === undefined) break;
     const need = needs.get(id)!;
     const first = need.uses[0];
