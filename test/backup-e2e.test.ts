@@ -266,6 +266,33 @@ describe("cloud backup end to end", () => {
     }
   });
 
+  test("a manifest that cannot be read is named and passed over: the other backups list, restore and take incrementals", async () => {
+    const { home, cleanup } = await tempHome();
+    try {
+      const backend = fsBackend(join(home, "store"));
+      const { disks } = await setupSite(home, backend);
+      const sha0 = await Promise.all(disks.map(sha256File));
+      await cli(home, backend, "clmgr backup backup_profile RG1");
+      await cli(home, backend, "clmgr backup backup_profile RG1 TYPE=incremental");
+      const manifests = (await backend.keys()).filter((k) => k.startsWith("manifests/")).sort();
+      assert.equal(manifests.length, 2);
+      const badId = manifests[1].slice("manifests/".length);
+      await backend.flipByte(manifests[1]); // e.g. cut short where a crash met a non-atomic PUT
+
+      const list = await cli(home, backend, "clmgr query backup_files RG_NAME=RG1 -o json");
+      assert.equal((JSON.parse(list.stdout) as FileRow[]).length, 2, "the readable backup's two disks are listed");
+      assert.match(list.stderr, new RegExp(`Warning: backup ${badId} left out, its manifest cannot be read`));
+      await restoreEquals(home, backend, "latest", "hdisk18", sha0[0]);
+      const incr = await cli(home, backend, "clmgr backup backup_profile RG1 TYPE=incremental");
+      assert.match(incr.stderr, /passed over as an incremental base/);
+      await restoreEquals(home, backend, "latest", "hdisk19", sha0[1]);
+      // verify checks everything: the damaged manifest fails it, by name.
+      assert.match((await cli(home, backend, "clmgr verify backup_files all RG_NAME=RG1", 6)).stderr, new RegExp(badId));
+    } finally {
+      await cleanup();
+    }
+  });
+
   test("bad input gets a clear error, a non-zero exit, and changes nothing", async () => {
     const { home, cleanup } = await tempHome();
     try {

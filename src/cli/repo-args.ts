@@ -43,5 +43,5 @@ export function openRepoOf(ctx: Ctx, attrs: Record<string, string>, rg: string |
       `No backup repository is configured${rg ? ` for ${rg}` : ""}; give RG_NAME= or BUCKET_NAME= (with CLOUD_SERVICE=, ENDPOINT=, REPO_KEY=).`,
     );
   }
-  return openProfileRepo({ store: storeSpec(ctx.home, attrs), key: keySpec(ctx.home, attrs) }, { env: ctx.env });
+  return openProfileRepo({ store: storeSpec(ctx.home, attrs), key: keySpec(ctx.home, attrs) }, { env: ctx.env, onInfo: (m) => ctx.out.err(m) });
 }

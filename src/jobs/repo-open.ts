@@ -45,5 +45,5 @@ export async function openProfileRepo(
     );
     return repo;
   }
-  return Repository.open(store, cred);
+  return Repository.open(store, cred, { onWarning: o.onInfo });
 }

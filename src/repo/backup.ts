@@ -13,7 +13,7 @@ import { open } from "node:fs/promises";
 import type { ServerSideEncryption } from "../objectstore/types.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { deviceSize, readFully } from "./blockdev.ts";
-import { inScope, listBackupIds, readManifest, writeManifest } from "./catalog.ts";
+import { inScope, isUnreadableManifest, listBackupIds, readManifest, writeManifest } from "./catalog.ts";
 import { chunkCount, chunkObjectKey, chunkRange, ImageDigest } from "./chunk.ts";
 import { ChunkIndex } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
@@ -198,8 +198,13 @@ async function loadIncrementalBase(e: Engine, o: BackupOptions): Promise<{ paren
   const newestFirst: Manifest[] = [];
   const wanted = new Set(o.vgs.flatMap((vg) => vg.disks.map((d) => `${vg.name}/${d.name}`)));
   for (let i = ids.length - 1; i >= 0 && wanted.size > 0; i--) {
-    const m = await readManifest(e.store, ids[i], e.keys.manifestKey);
-    if (!inScope(m, { cluster: o.meta.cluster, rg: o.meta.rg })) continue;
+    // One that cannot be read is passed over: fewer chunks known means more uploaded, never fewer.
+    const m = await readManifest(e.store, ids[i], e.keys.manifestKey).catch((err: unknown) => {
+      if (!isUnreadableManifest(err)) throw err;
+      o.onInfo?.(`Warning: backup ${ids[i]} passed over as an incremental base, its manifest cannot be read: ${err.message}`);
+      return undefined;
+    });
+    if (!m || !inScope(m, { cluster: o.meta.cluster, rg: o.meta.rg })) continue;
     newestFirst.push(m);
     for (const vg of m.vgs) for (const d of vg.disks) wanted.delete(`${vg.name}/${d.name}`);
   }

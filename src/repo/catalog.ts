@@ -36,18 +36,35 @@ export async function writeManifest(store: ObjectStore, m: Manifest, key: Buffer
   await store.put(manifestKey(m.id), encodeManifest(m, key), { ifNoneMatch: true, ...opts });
 }
 
-/** Reads manifests with bounded parallelism, preserving order. */
-export async function readManifests(store: ObjectStore, ids: string[], key: Buffer | null, parallel = 8): Promise<Manifest[]> {
-  const out: Manifest[] = new Array<Manifest>(ids.length);
+/**
+ * A manifest that cannot be read back: damaged, cut short by a crash where PUT is not atomic, of a
+ * newer format, or deleted since it was listed. Not a network or permission failure.
+ */
+export function isUnreadableManifest(e: unknown): e is CbmError {
+  return e instanceof CbmError && (e.kind === "integrity" || e.kind === "notfound");
+}
+
+/**
+ * Reads manifests with bounded parallelism, preserving order. With `skip`, an unreadable manifest
+ * is reported to it and left out (listing and lookups must not fail for every resource group because
+ * of one); without, it throws (prune: a manifest left out would lose its chunks).
+ */
+export async function readManifests(store: ObjectStore, ids: string[], key: Buffer | null, skip?: (id: string, e: CbmError) => void, parallel = 8): Promise<Manifest[]> {
+  const out: (Manifest | undefined)[] = new Array<Manifest | undefined>(ids.length);
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
       const i = next++;
-      out[i] = await readManifest(store, ids[i], key);
+      try {
+        out[i] = await readManifest(store, ids[i], key);
+      } catch (e) {
+        if (!skip || !isUnreadableManifest(e)) throw e;
+        skip(ids[i], e);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, ids.length) }, worker));
-  return out;
+  return out.filter((m): m is Manifest => m !== undefined);
 }
 
 /** What findBackup accepts. A Date or a time string selects the newest backup at or before it. */

@@ -68,6 +68,8 @@ export class Repository {
   private constructor(
     readonly store: ObjectStore,
     private readonly opened: OpenedRepo,
+    /** Told about manifests a listing or lookup had to leave out (see allManifests). */
+    private readonly warn: (message: string) => void = () => undefined,
   ) {
     this.engine = {
       store,
@@ -90,8 +92,8 @@ export class Repository {
    * Opens a repository. Omit the key (or pass "none") for an unencrypted one. A wrong passphrase or
    * key file throws CBM_REPO_BAD_KEY (kind validation) and writes nothing.
    */
-  static async open(store: ObjectStore, key?: Credential | "none"): Promise<Repository> {
-    return new Repository(store, await openRepo(store, key));
+  static async open(store: ObjectStore, key?: Credential | "none", o: { onWarning?: (message: string) => void } = {}): Promise<Repository> {
+    return new Repository(store, await openRepo(store, key), o.onWarning);
   }
 
   get config(): RepoConfig {
@@ -117,13 +119,19 @@ export class Repository {
     return readManifest(this.store, id, this.opened.keys.manifestKey);
   }
 
-  private async allManifests(): Promise<Manifest[]> {
-    return readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey);
+  /**
+   * Every manifest, oldest first. `lenient` (listing, lookups): one that cannot be read is left out
+   * with a warning naming it, so the other backups stay listable and restorable; strict (prune,
+   * verify): it is an error.
+   */
+  private async allManifests(lenient = false): Promise<Manifest[]> {
+    const skip = lenient ? (id: string, e: CbmError) => this.warn(`Warning: backup ${id} left out, its manifest cannot be read: ${e.message}`) : undefined;
+    return readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, skip);
   }
 
   /** Every backup (optionally of one cluster/RG), oldest first. */
   async listBackups(scope?: BackupScope): Promise<BackupInfo[]> {
-    return (await this.allManifests()).filter((m) => inScope(m, scope)).map(backupInfo);
+    return (await this.allManifests(true)).filter((m) => inScope(m, scope)).map(backupInfo);
   }
 
   /**
@@ -134,7 +142,7 @@ export class Repository {
   async findBackup(ref: BackupRef, scope?: BackupScope): Promise<Manifest> {
     const kind = classifyRef(ref);
     if (kind.kind === "id") return pickBackup([await this.manifest(kind.id)], kind, scope);
-    return pickBackup(await this.allManifests(), kind, scope);
+    return pickBackup(await this.allManifests(true), kind, scope);
   }
 
   private diskJob(m: Manifest, diskName: string, target: string): RestoreJob {
