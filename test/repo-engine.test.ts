@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { chunkObjectKey, imageDigestOf } from "../src/repo/chunk.ts";
 import { Repository, type BackupSummary, type BackupVgInput } from "../src/repo/index.ts";
+import { Lease, LEASE_TTL_MS, LEASES_PREFIX } from "../src/repo/lease.ts";
 import { CbmError } from "../src/util/errors.ts";
 
 const MiB = 1024 * 1024;
@@ -225,6 +226,15 @@ describe("repository engine on the fs store (VG1 = hdisk18 + hdisk19, 256 MiB ea
       cbmError("runtime", "CBM_ABORTED"),
     );
     assert.equal((await repo.listBackups()).length, before);
+  });
+
+  it("a lease is live while its renewals succeed; once it would have lapsed, no manifest may be written; release removes it", async () => {
+    const lease = await Lease.take(store, "20260101T000000.000000Z-0000lease");
+    assert.ok(await store.head(`${LEASES_PREFIX}20260101T000000.000000Z-0000lease`));
+    lease.assertLive();
+    assert.throws(() => lease.assertLive(Date.now() + LEASE_TTL_MS), cbmError("runtime", "CBM_LEASE_LAPSED"));
+    await lease.release();
+    assert.equal(await store.head(`${LEASES_PREFIX}20260101T000000.000000Z-0000lease`), undefined);
   });
 
   it("a backup killed with SIGKILL leaves earlier backups restorable and the next one succeeds", async () => {

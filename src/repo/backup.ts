@@ -247,6 +247,7 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
       const { parent, abandoned } = await known;
       const durationMs = Math.round(performance.now() - started);
       const manifest = buildManifest(o, id, time, parent?.id ?? null, disks, digests, e.config.chunkSize, durationMs);
+      lease.assertLive();
       await writeManifest(e.store, manifest, e.keys.manifestKey, { sse: o.sse, retainUntil: o.retainUntil });
       for (const k of abandoned.keys) await e.store.delete(k).catch(() => undefined);
       return summarize(manifest, parent ? "parent" : "listing", disks);

@@ -33,4 +33,6 @@ export const REPO = {
   io: "CBM_REPO_IO",
   /** The operation was cancelled through its AbortSignal. */
   aborted: "CBM_ABORTED",
+  /** A backup's lease could not be renewed in time: a prune may have run, so no manifest is written. */
+  leaseLapsed: "CBM_LEASE_LAPSED",
 } as const;

@@ -5,7 +5,9 @@
  */
 import { hostname } from "node:os";
 import type { ObjectStore, PutOptions } from "../objectstore/types.ts";
+import { CbmError } from "../util/errors.ts";
 import { pidAlive } from "../util/proc.ts";
+import { REPO } from "./codes.ts";
 
 /**
  * Reads every small JSON record under a prefix (leases, sweeps, prune marks). A record that vanished
@@ -39,10 +41,16 @@ export interface LeaseRecord {
   expires: string;
 }
 
+/** Margin kept before a lease's expiry for clocks that differ between this host and a pruning one. */
+const LEASE_SKEW_MS = 60_000;
+
 export class Lease {
   private timer: NodeJS.Timeout | undefined;
   private readonly key: string;
   private readonly started = new Date();
+  /** The expiry written by the last renewal that succeeded. */
+  private expires = 0;
+  private pending: Promise<void> | undefined;
 
   private constructor(
     private readonly store: ObjectStore,
@@ -55,12 +63,16 @@ export class Lease {
   static async take(store: ObjectStore, backupId: string, put: PutOptions = {}): Promise<Lease> {
     const l = new Lease(store, backupId, put);
     await l.write();
-    l.timer = setInterval(() => void l.write().catch(() => undefined), LEASE_RENEW_MS);
+    // A failed renewal is retried at the next tick; assertLive() tells whether the lease lapsed meanwhile.
+    l.timer = setInterval(() => {
+      l.pending = l.write().catch(() => undefined);
+    }, LEASE_RENEW_MS);
     l.timer.unref();
     return l;
   }
 
   private async write(): Promise<void> {
+    const expires = Date.now() + LEASE_TTL_MS;
     const rec: LeaseRecord = {
       format: "cbm-lease",
       version: 1,
@@ -68,14 +80,29 @@ export class Lease {
       host: hostname(),
       pid: process.pid,
       started: this.started.toISOString(),
-      expires: new Date(Date.now() + LEASE_TTL_MS).toISOString(),
+      expires: new Date(expires).toISOString(),
     };
     await this.store.put(this.key, Buffer.from(JSON.stringify(rec)), this.put);
+    this.expires = expires;
+  }
+
+  /**
+   * Throws unless the lease has been live throughout (renewals kept succeeding): once it lapsed, a
+   * prune may have deleted chunks this backup counted as present, so its manifest must not be written.
+   */
+  assertLive(now = Date.now()): void {
+    if (now <= this.expires - LEASE_SKEW_MS) return;
+    throw new CbmError(
+      REPO.leaseLapsed,
+      `backup ${this.backupId}: its lease (${this.key}) could not be renewed and lapsed at ${new Date(this.expires).toISOString()}, so a prune may have removed chunks it relies on; no manifest was written: run the backup again`,
+      "runtime",
+    );
   }
 
   async release(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    await this.pending; // a renewal in flight would otherwise recreate the lease after the delete
     await this.store.delete(this.key);
   }
 }
