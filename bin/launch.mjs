@@ -1,8 +1,9 @@
 // Shared by bin/cbm and bin/clmgr (one program, two names).
 //
-// Runs the compiled JavaScript in dist/ (built by `npm run build`, which `npm ci` runs through the
-// prepare script) when the build is at least as new as every file under src/: no TypeScript loader
-// in the process or in its worker threads, which saves start-up time and memory. Otherwise — no
+// Runs the bundle in dist/js/ (built by `npm run build`, which `npm ci` runs through the prepare
+// script; see scripts/build.mjs) when the build is at least as new as every file under src/: no
+// TypeScript loader in the process or in its worker threads, and a few files instead of hundreds,
+// which saves start-up time and memory. Otherwise — no
 // build, sources edited since, or CBM_FROM_SOURCE=1 — the TypeScript sources run through tsx, so a
 // checkout with edited or unbuilt sources still runs what its sources say.
 import { readdirSync, statSync } from "node:fs";
@@ -39,7 +40,7 @@ function buildIsFresh() {
 export async function launch() {
   let main;
   if (buildIsFresh()) {
-    ({ main } = await import("../dist/cli/main.js"));
+    ({ main } = await import("../dist/js/main.js"));
   } else {
     const { register } = await import("tsx/esm/api");
     register();

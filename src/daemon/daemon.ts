@@ -11,9 +11,9 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Config } from "../config/model.ts";
 import { pidAlive } from "../util/proc.ts";
+import { PROJECT_ROOT } from "../util/root.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { clockFromEnv } from "./clock.ts";
 import { fileLogger, logPath, type Logger } from "./log.ts";
@@ -122,7 +122,7 @@ export async function runDaemon(home: string, env: NodeJS.ProcessEnv = process.e
   }
 }
 
-const CBM_BIN = fileURLToPath(new URL("../../bin/cbm", import.meta.url));
+const CBM_BIN = join(PROJECT_ROOT, "bin", "cbm");
 
 /** `clmgr start cluster`: the daemon, detached; waits until it holds its pid file. */
 export async function startDetached(home: string, env: NodeJS.ProcessEnv): Promise<number> {

@@ -7,11 +7,11 @@ import { spawn } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CbmError } from "../util/errors.ts";
 import { pidAlive, httpAnswers } from "../util/proc.ts";
+import { PROJECT_ROOT } from "../util/root.ts";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const ROOT = PROJECT_ROOT;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface LabProc {

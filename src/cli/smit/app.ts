@@ -5,15 +5,15 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadConfig } from "../../config/store.ts";
 import { CbmError, errorMessage } from "../../util/errors.ts";
+import { PROJECT_ROOT } from "../../util/root.ts";
 import type { Key } from "./keys.ts";
 import { type Problem, precheck } from "./precheck.ts";
 import { type Frame, center, fit, footer, overlay, wrap } from "./screen.ts";
 import { type Dialog, type Menu, type Node, type Selector, SMIT_PATH, TOP, commandArgv, commandText, resolve } from "./tree.ts";
 
-const BIN = fileURLToPath(new URL("../../../bin/", import.meta.url));
+const BIN = join(PROJECT_ROOT, "bin") + "/";
 
 type Popup =
   | { kind: "list"; title: string; items: string[]; cursor: number; marks: Set<number>; multi: boolean }
