@@ -63,13 +63,17 @@ test("daemon: SIGKILL mid-backup, restart, no duplicate, interrupted run failed,
     // The freeze command sleeps while the marker exists: a backup slow enough to kill mid-way.
     await writeFile(freeze, `#!/bin/sh\nif [ -f ${slow} ]; then sleep 30; fi\n`);
     await chmod(freeze, 0o755);
+    const notified = join(home, "notified.txt");
+    const notify = join(home, "notify.sh");
+    await writeFile(notify, `#!/bin/sh\necho "$CBM_EVENT|$CBM_ERROR" >> ${notified}\n`);
+    await chmod(notify, 0o755);
     await mkdir(join(home, "repos"), { recursive: true });
     // The site, written in-process (the clmgr grammar is tested elsewhere; each CLI start costs ~1 s).
     await writeSite(home, {
       disks: [disk],
       profile: [
         ["CLOUD_SERVICE", "fs"], ["ENDPOINT", join(home, "repos")], ["BUCKET_NAME", "repo"], ["FREEZE_METHOD", freeze],
-        ["BACKUP_SCHEDULE", "17:30"], ["BACKUP_FREQUENCY", "1"],
+        ["BACKUP_SCHEDULE", "17:30"], ["BACKUP_FREQUENCY", "1"], ["NOTIFYMETHOD", notify],
       ],
     });
     await cli(home, "clmgr online resource_group RG1");
@@ -114,6 +118,7 @@ test("daemon: SIGKILL mid-backup, restart, no duplicate, interrupted run failed,
     assert.equal(interrupted.result, "failed");
     assert.match(interrupted.error, /interrupted/);
     assert.deepEqual([ok.trigger, ok.type], ["scheduled", "full"]);
+    assert.match(await readFile(notified, "utf8"), new RegExp(`^backup_failure\\|interrupted: process ${running.pid} ended during the full run`, "m"), "the interrupted run was notified");
 
     // 5. Metrics: the last success time of RG1 is the run that just succeeded.
     const port = Number((await readFile(join(home, "run", "metrics.port"), "utf8")).trim());

@@ -32,6 +32,7 @@ async function site(home: string, notify: string): Promise<string> {
     addObject(c, "backup_profile", "RG1", [
       ["BACKUP_METHOD", "cloud"], ["VOLUME_GROUP", "VG1"], ["STORAGE_NAME", "local1"], ["CLOUD_SERVICE", "fs"],
       ["ENDPOINT", join(home, "repos")], ["BUCKET_NAME", "repo"], ["BACKUP_SCHEDULE", "01:00"], ["INC_BACKUP_FREQ", "6"], ["NOTIFYMETHOD", notify],
+      ["SECRET_KEY_ENV", "MY_SK"],
     ]);
   });
   return disk;
@@ -47,6 +48,7 @@ const SCRIPT = (out: string) => `#!/bin/sh
   echo "CBM_BACKUP_ID=$CBM_BACKUP_ID"
   echo "CBM_BACKUP_FILES=$CBM_BACKUP_FILES"
   echo "CBM_ERROR=$CBM_ERROR"
+  echo "MY_SK=$MY_SK"
   echo "--"
 } >> ${out}
 echo "notified $1"
@@ -62,7 +64,7 @@ test("notify method: arguments and environment on backup success and failure", a
     await site(home, script);
     const clock = new ManualClock(Date.parse("2026-03-01T00:30"));
     const logs: Array<Record<string, unknown>> = [];
-    const sched = new Scheduler({ home, clock, log: (level, event, f) => logs.push({ level, event, ...f }), env: { ...process.env, CBM_NODE: "" } });
+    const sched = new Scheduler({ home, clock, log: (level, event, f) => logs.push({ level, event, ...f }), env: { ...process.env, CBM_NODE: "", MY_SK: "top-secret" } });
     await sched.tick();
     clock.set(Date.parse("2026-03-01T01:00"));
     await sched.tick();
@@ -78,6 +80,7 @@ test("notify method: arguments and environment on backup success and failure", a
     assert.match(ok, /^CBM_BACKUP_TYPE=full$/m);
     assert.match(ok, new RegExp(`^CBM_BACKUP_ID=${row.backupId}$`, "m"));
     assert.match(ok, /^CBM_BACKUP_FILES=\S*hdisk1\S*$/m);
+    assert.match(ok, /^MY_SK=$/m, "the variable the profile names as its secret key is not passed on");
     assert.ok(logs.some((l) => l.event === "notify" && String(l.output).includes("notified backup_success")), "the method's output is logged");
 
     // Failure: the disk disappears; the next incremental fails and the method hears why.

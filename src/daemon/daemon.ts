@@ -11,7 +11,10 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Config } from "../config/model.ts";
+import { type Config, effectiveAttrs, findObject } from "../config/model.ts";
+import { loadConfig } from "../config/store.ts";
+import type { JobRow } from "../jobs/history.ts";
+import { notifyBackup, runNotify } from "../jobs/notify.ts";
 import { pidAlive } from "../util/proc.ts";
 import { PROJECT_ROOT } from "../util/root.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
@@ -84,9 +87,11 @@ export async function runDaemon(home: string, env: NodeJS.ProcessEnv = process.e
       replication: await replicationOps(),
       replicationPollMs: num(env.CBM_REPL_POLL_SECONDS, 60) * 1000,
     });
-    for (const r of sched.history.markInterrupted(clock.now())) {
+    const interrupted = sched.history.markInterrupted(clock.now());
+    for (const r of interrupted) {
       log("warn", "backup_interrupted", { rg: r.profile, type: r.type, job: r.id, pid: r.pid, started: new Date(r.start).toISOString() });
     }
+    await notifyInterrupted(home, interrupted, env, log);
     const portSpec = env.CBM_METRICS_PORT ?? String(DEFAULT_METRICS_PORT);
     if (portSpec !== "off") {
       const s = sched;
@@ -106,7 +111,10 @@ export async function runDaemon(home: string, env: NodeJS.ProcessEnv = process.e
     const loop = (async () => {
       while (!stopping) {
         await sched!.tick().catch((e: unknown) => log("error", "tick_error", { error: errorMessage(e) }));
-        await new Promise((r) => setTimeout(r, tickMs));
+        // A stop does not wait out the pause between ticks (an HA stop or takeover waits on it).
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([new Promise((r) => (timer = setTimeout(r, tickMs))), stopped]);
+        clearTimeout(timer);
       }
     })();
     const sig = await stopped;
@@ -119,6 +127,20 @@ export async function runDaemon(home: string, env: NodeJS.ProcessEnv = process.e
     await metrics?.close();
     rmSync(metricsPortPath(home), { force: true });
     if (runningPid(home) === process.pid) rmSync(pidPath(home), { force: true });
+  }
+}
+
+/** A run cut short by a crash (node down mid-backup) is a failure its NOTIFYMETHOD hears about too. */
+async function notifyInterrupted(home: string, rows: JobRow[], env: NodeJS.ProcessEnv, log: Logger): Promise<void> {
+  if (rows.length === 0) return;
+  const cfg = await loadConfig(home).catch(() => undefined);
+  for (const r of rows) {
+    const prof = cfg && findObject(cfg, "backup_profile", r.profile);
+    const method = prof ? effectiveAttrs(cfg, prof).NOTIFYMETHOD : "";
+    if (!cfg || !method) continue;
+    const error = `interrupted: process ${r.pid} ended during the ${r.type} run started ${new Date(r.start).toISOString()}`;
+    if (r.type === "verify") await runNotify(method, "verify_failure", r.profile, { CBM_ERROR: error }, { env, log, cfg });
+    else await notifyBackup(method, cfg, r.profile, { ok: false, type: r.type, error }, { env, log });
   }
 }
 

@@ -16,7 +16,7 @@
  * backup's result stands: this function never throws.
  */
 import { spawn } from "node:child_process";
-import type { Config } from "../config/model.ts";
+import { type Config, effectiveAttrs, objectsOf } from "../config/model.ts";
 import type { BackupJobResult } from "./backup.ts";
 
 export type NotifyEvent = "backup_success" | "backup_failure" | "replication_state_change" | "verify_success" | "verify_failure";
@@ -42,12 +42,27 @@ function timeoutFrom(env: NodeJS.ProcessEnv | undefined, given?: number): number
   return s > 0 ? s * 1000 : DEFAULT_NOTIFY_TIMEOUT_MS;
 }
 
+/**
+ * The environment a notify method gets: the caller's without the variables any backup profile names
+ * as holding a secret (SECRET_KEY_ENV, REPO_KEY=env:VAR). The method's output goes to the log, and a
+ * script run with `set -x` or one that prints its environment must not put them there.
+ */
+export function notifyEnv(cfg: Config | undefined, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const p of cfg ? objectsOf(cfg, "backup_profile") : []) {
+    const a = effectiveAttrs(cfg!, p);
+    if (a.SECRET_KEY_ENV) delete out[a.SECRET_KEY_ENV];
+    if (a.REPO_KEY?.startsWith("env:")) delete out[a.REPO_KEY.slice(4)];
+  }
+  return out;
+}
+
 export function runNotify(
   method: string,
   event: NotifyEvent,
   rg: string,
   vars: Record<string, string>,
-  o: { env?: NodeJS.ProcessEnv; timeoutMs?: number; log?: NotifyLog } = {},
+  o: { env?: NodeJS.ProcessEnv; timeoutMs?: number; log?: NotifyLog; cfg?: Config } = {},
 ): Promise<NotifyOutcome> {
   const timeoutMs = timeoutFrom(o.env ?? process.env, o.timeoutMs);
   return new Promise((resolve) => {
@@ -68,7 +83,7 @@ export function runNotify(
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn(method, [event, rg], {
-        env: { ...(o.env ?? process.env), CBM_EVENT: event, CBM_RG: rg, ...vars },
+        env: { ...notifyEnv(o.cfg, o.env ?? process.env), CBM_EVENT: event, CBM_RG: rg, ...vars },
         stdio: ["ignore", "pipe", "pipe"],
         detached: true,
         shell: false,
@@ -124,7 +139,7 @@ export async function notifyBackup(
     vars.CBM_BYTES_STORED = String(r.result.bytesStored);
   }
   if (r.error !== undefined) vars.CBM_ERROR = r.error;
-  return runNotify(method, r.ok ? "backup_success" : "backup_failure", rg, vars, o);
+  return runNotify(method, r.ok ? "backup_success" : "backup_failure", rg, vars, { ...o, cfg });
 }
 
 /** NOTIFYMETHOD after a remote-copy state change. */
@@ -137,5 +152,5 @@ export function notifyReplication(
   o: { env?: NodeJS.ProcessEnv; timeoutMs?: number; log?: NotifyLog } = {},
 ): Promise<NotifyOutcome> {
   const cluster = cfg.objects.find((x) => x.cls === "cluster")?.name ?? "";
-  return runNotify(method, "replication_state_change", rg, { CBM_CLUSTER: cluster, CBM_REPLICATION_STATE: state, CBM_PREVIOUS_STATE: previous }, o);
+  return runNotify(method, "replication_state_change", rg, { CBM_CLUSTER: cluster, CBM_REPLICATION_STATE: state, CBM_PREVIOUS_STATE: previous }, { ...o, cfg });
 }

@@ -183,6 +183,7 @@ export async function runVerifyJob(home: string, cfg: Config, rg: string, o: Ver
       env: o.env,
       timeoutMs: o.notifyTimeoutMs,
       log: o.log,
+      cfg,
     });
   };
   try {
