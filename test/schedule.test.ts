@@ -155,3 +155,42 @@ test("one run per profile, a global limit of concurrent runs, and a modify takes
     await rm(home, { recursive: true, force: true });
   }
 });
+
+test("with one run at a time, the longest-overdue profile goes first: hourly incrementals that take 70 min do not starve a daily full", async () => {
+  const home = await mkdtemp(join(tmpdir(), "cbm-sched-"));
+  const clock = new ManualClock(T("2026-03-01T00:00"));
+  try {
+    await site(home, [
+      ["RG1", [["BACKUP_SCHEDULE", "00:00"], ["INC_BACKUP_FREQ", "1"]]],
+      ["RG2", [["BACKUP_SCHEDULE", "01:00"]]],
+    ]);
+    const runs: string[] = [];
+    const logs: string[] = [];
+    let current: { end: number; done: () => void } | undefined;
+    const runner: Runner = (r) =>
+      new Promise((resolve) => {
+        runs.push(`${formatLocal(clock.now()).slice(0, 16)} ${r.rg} ${r.type}`);
+        current = { end: clock.now() + 70 * MIN, done: () => resolve({ id: r.rg, type: r.type, fileNames: [], bytesRead: 0, bytesStored: 0 } as unknown as BackupJobResult) };
+      });
+    const sched = new Scheduler({ home, clock, log: (level, event) => logs.push(`${level} ${event}`), runner, maxConcurrent: 1, env: { ...process.env, CBM_NODE: "" } });
+    for (let i = 0; i < 4 * 24 * 3; i++) {
+      await sched.tick();
+      clock.advance(15 * MIN);
+      if (current && clock.now() >= current.end) {
+        const c = current;
+        current = undefined;
+        c.done();
+        await sched.idle();
+      }
+    }
+    const rg2 = runs.filter((r) => r.includes("RG2"));
+    assert.equal(rg2.length, 3, `RG2's daily full ran once a day:\n${runs.join("\n")}`);
+    assert.ok(runs.filter((r) => r.includes("RG1 incremental")).length > 40, "RG1 still runs back to back");
+    // RG1's hourly incremental, held back while RG2's full runs for 70 min, is warned about once a day.
+    assert.equal(logs.filter((l) => l === "warn backup_overdue").length, 3);
+    current?.done();
+    await sched.stop();
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+});

@@ -16,7 +16,7 @@ import { notifyReplication } from "../jobs/notify.ts";
 import { CbmError, errorMessage, errorText } from "../util/errors.ts";
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
-import { decide, DEFAULT_RETRY_MS, slotAtOrBefore, specOf, type ScheduleDecision } from "./schedule.ts";
+import { decide, DEFAULT_RETRY_MS, HOUR, slotAtOrBefore, specOf, type ScheduleDecision } from "./schedule.ts";
 import { badText, runVerifyJob, type VerifyJobResult } from "../jobs/verify-job.ts";
 
 export interface RunRequest {
@@ -61,6 +61,8 @@ export class Scheduler {
   readonly history: JobHistory;
   private readonly inFlight = new Map<string, { promise: Promise<void>; abort: AbortController }>();
   private readonly onlineSeen = new Map<string, boolean>();
+  /** The due time of the run each profile was last warned about as overdue. */
+  private readonly overdueWarned = new Map<string, number>();
   readonly replication = new Map<string, { state: string; seen: Set<string>; polled: number; started: boolean }>();
   private cfg: Config | undefined;
   private stopped = false;
@@ -95,6 +97,10 @@ export class Scheduler {
     this.cfg = cfg;
     const provider = (this.o.provider ?? ((c: Config) => providerFor(c, this.env)))(cfg);
     const max = this.o.maxConcurrent ?? 1;
+    // Due runs are collected first and started longest-overdue first: in cbm.xml order, a profile
+    // due again as soon as its run ended would win every free slot and starve the others.
+    const dueBackups: Array<{ rg: string; type: "full" | "incremental"; since: number; period: number }> = [];
+    const dueVerifies: string[] = [];
     for (const prof of objectsOf(cfg, "backup_profile")) {
       const rg = prof.name;
       const a = effectiveAttrs(cfg, prof);
@@ -126,18 +132,29 @@ export class Scheduler {
       if (a.BACKUP_METHOD !== "cloud") continue;
       if (this.inFlight.has(rg) || this.history.liveRunning(rg)) continue;
       const d = this.decision(rg, a, now);
-      if (!d.due) {
-        if (this.verifyDue(rg, a, now)) {
-          if (this.inFlight.size >= max) this.o.log("debug", "verify_deferred", { rg, reason: `${max} run(s) already in progress` });
-          else this.launchVerify(cfg, rg);
-        }
+      if (d.due) {
+        const since = d.due === "full" ? d.nextFull : (d.nextIncremental ?? d.nextFull);
+        const period = d.due === "full" ? 24 * HOUR * Number(a.BACKUP_FREQUENCY || 1) : HOUR * Number(a.INC_BACKUP_FREQ || 24);
+        dueBackups.push({ rg, type: d.due, since, period });
+      } else if (this.verifyDue(rg, a, now)) dueVerifies.push(rg);
+    }
+    dueBackups.sort((x, y) => x.since - y.since);
+    for (const b of dueBackups) {
+      if (this.inFlight.size < max) {
+        this.overdueWarned.delete(b.rg);
+        this.launch(cfg, b.rg, b.type);
         continue;
       }
-      if (this.inFlight.size >= max) {
-        this.o.log("debug", "backup_deferred", { rg, type: d.due, reason: `${max} run(s) already in progress` });
-        continue;
+      this.o.log("debug", "backup_deferred", { rg: b.rg, type: b.type, reason: `${max} run(s) already in progress` });
+      // Once per due slot: a run held back longer than its own period is worth a warning (CBM_MAX_JOBS).
+      if (now - b.since > b.period && this.overdueWarned.get(b.rg) !== b.since) {
+        this.overdueWarned.set(b.rg, b.since);
+        this.o.log("warn", "backup_overdue", { rg: b.rg, type: b.type, dueSince: new Date(b.since).toISOString(), reason: `${max} run(s) in progress (CBM_MAX_JOBS)` });
       }
-      this.launch(cfg, rg, d.due);
+    }
+    for (const rg of dueVerifies) {
+      if (this.inFlight.size >= max) this.o.log("debug", "verify_deferred", { rg, reason: `${max} run(s) already in progress` });
+      else this.launchVerify(cfg, rg);
     }
   }
 
