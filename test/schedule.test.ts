@@ -3,6 +3,7 @@
  * days with an injected clock and a recording runner (the runner is the only fake).
  */
 process.env.TZ = "UTC";
+import { spawn } from "node:child_process";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { ManualClock, formatLocal } from "../src/daemon/clock.ts";
 import { decide, HOUR } from "../src/daemon/schedule.ts";
 import { Scheduler, type Runner } from "../src/daemon/scheduler.ts";
 import type { BackupJobResult } from "../src/jobs/backup.ts";
+import { JobHistory } from "../src/jobs/history.ts";
 
 const T = (s: string) => Date.parse(s); // local (TZ=UTC) without offset
 const MIN = 60_000;
@@ -191,6 +193,25 @@ test("with one run at a time, the longest-overdue profile goes first: hourly inc
     current?.done();
     await sched.stop();
   } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+});
+
+test("a run left 'running' by a crash is not kept alive by another process that got its pid after a reboot", async () => {
+  const home = await mkdtemp(join(tmpdir(), "cbm-sched-"));
+  const other = spawn("sleep", ["30"], { stdio: "ignore" });
+  const hist = JobHistory.open(home);
+  try {
+    const live = hist.begin("RG1", "full", "scheduled", T("2026-03-01T00:00"), other.pid!);
+    assert.equal(hist.liveRunning("RG1")?.id, live, "the same process: still running");
+    // The same row as a crash before a reboot leaves it: the pid now belongs to someone else.
+    hist.db.prepare("UPDATE jobs SET proc = ? WHERE id = ?").run("another-boot:12345", live);
+    assert.equal(hist.liveRunning("RG1"), undefined, "a reused pid does not hold the profile");
+    assert.deepEqual(hist.markInterrupted(T("2026-03-01T02:00")).map((r) => r.id), [live]);
+    assert.equal(hist.list({ profile: "RG1" })[0].result, "failed");
+  } finally {
+    other.kill();
+    hist.close();
     await rm(home, { recursive: true, force: true });
   }
 });

@@ -14,7 +14,7 @@ import { CbmError, errorMessage, errorText } from "../util/errors.ts";
 import { clockFromEnv, type Clock } from "../daemon/clock.ts";
 import type { BackupJobResult } from "./backup.ts";
 import { notifyBackup, type NotifyLog } from "./notify.ts";
-import { pidAlive } from "../util/proc.ts";
+import { processIdentity, sameProcessAlive } from "../util/proc.ts";
 
 /** Backups are "full" | "incremental"; "verify" rows are verify jobs (src/jobs/verify-job.ts). */
 export type JobType = "full" | "incremental" | "verify";
@@ -33,6 +33,8 @@ export interface JobRow {
   error: string;
   backupId: string;
   pid: number;
+  /** processIdentity() of pid when the run began ("" in rows from before it was recorded). */
+  proc: string;
 }
 
 interface DbRow {
@@ -48,6 +50,7 @@ interface DbRow {
   error: string;
   backup_id: string;
   pid: number;
+  proc: string;
 }
 
 const toRow = (r: DbRow): JobRow => ({
@@ -63,6 +66,7 @@ const toRow = (r: DbRow): JobRow => ({
   error: r.error,
   backupId: r.backup_id,
   pid: r.pid,
+  proc: r.proc,
 });
 
 export const jobsDbPath = (home: string) => join(home, "state", "jobs.db");
@@ -93,6 +97,10 @@ export class JobHistory {
       CREATE INDEX IF NOT EXISTS jobs_profile ON jobs(profile, start_ms);
       CREATE TABLE IF NOT EXISTS profile_state (profile TEXT PRIMARY KEY, enabled_since INTEGER NOT NULL);
     `);
+    // Added after the first release: the running process's identity, so a reused pid is not taken for it.
+    if (!(db.prepare("PRAGMA table_info(jobs)").all() as Array<{ name: string }>).some((c) => c.name === "proc")) {
+      db.exec("ALTER TABLE jobs ADD COLUMN proc TEXT NOT NULL DEFAULT ''");
+    }
     return new JobHistory(db);
   }
 
@@ -115,8 +123,8 @@ export class JobHistory {
       }
       return Number(
         this.db
-          .prepare("INSERT INTO jobs (profile, type, trigger, start_ms, result, pid) VALUES (?, ?, ?, ?, 'running', ?)")
-          .run(profile, type, trigger, start, pid).lastInsertRowid,
+          .prepare("INSERT INTO jobs (profile, type, trigger, start_ms, result, pid, proc) VALUES (?, ?, ?, ?, 'running', ?, ?)")
+          .run(profile, type, trigger, start, pid, processIdentity(pid) ?? "").lastInsertRowid,
       );
     });
     return tx.immediate();
@@ -131,12 +139,12 @@ export class JobHistory {
   /** The running row of a profile whose process is alive (not this history's stale leftovers). */
   liveRunning(profile: string): JobRow | undefined {
     const rows = (this.db.prepare("SELECT * FROM jobs WHERE profile = ? AND result = 'running'").all(profile) as DbRow[]).map(toRow);
-    return rows.find((r) => pidAlive(r.pid));
+    return rows.find((r) => sameProcessAlive(r.pid, r.proc));
   }
 
   /** Marks rows left "running" by dead processes as failed ("interrupted"); returns them. */
   markInterrupted(now: number): JobRow[] {
-    const rows = (this.db.prepare("SELECT * FROM jobs WHERE result = 'running'").all() as DbRow[]).map(toRow).filter((r) => !pidAlive(r.pid) || r.pid === process.pid);
+    const rows = (this.db.prepare("SELECT * FROM jobs WHERE result = 'running'").all() as DbRow[]).map(toRow).filter((r) => !sameProcessAlive(r.pid, r.proc) || r.pid === process.pid);
     const upd = this.db.prepare("UPDATE jobs SET result = 'failed', error = ?, end_ms = ? WHERE id = ? AND result = 'running'");
     for (const r of rows) upd.run(`interrupted (process ${r.pid} ended during the run)`, now, r.id);
     return rows;

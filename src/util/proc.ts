@@ -21,6 +21,32 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Which process a pid names, across pid reuse: this boot's id and the process's start time (clock
+ * ticks since boot, /proc/<pid>/stat field 22). Undefined where /proc does not tell.
+ */
+export function processIdentity(pid: number): string | undefined {
+  try {
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]; // fields from 3 (state) on
+    return start ? `${boot}:${start}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the process recorded as (pid, identity) still runs: its pid is alive and, where an identity
+ * was recorded and can be read, it is the same process (a crash and reboot can hand the pid to another).
+ */
+export function sameProcessAlive(pid: number, identity: string): boolean {
+  if (!pidAlive(pid)) return false;
+  if (identity === "") return true;
+  const now = processIdentity(pid);
+  return now === undefined || now === identity;
+}
+
 /** A loopback port that was free a moment ago (the kernel's choice for port 0). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
