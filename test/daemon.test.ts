@@ -154,3 +154,15 @@ test("daemon: SIGKILL mid-backup, restart, no duplicate, interrupted run failed,
     await cleanup();
   }
 });
+
+test("query backup_jobs: an unknown RG_NAME or a LIMIT that is not a number is refused; an empty home stays empty", async () => {
+  const { home, cleanup } = await tempHome("cbm-jobs-");
+  try {
+    assert.equal((await cli(home, "clmgr query backup_jobs -o json")).stdout.trim(), "[]");
+    assert.ok(!existsSync(join(home, "state", "jobs.db")), "listing created no database");
+    assert.match((await cli(home, "clmgr query backup_jobs RG_NAME=NOPE", {}, 5)).stderr, /"NOPE" \(RG_NAME\)/);
+    assert.match((await cli(home, "clmgr query backup_jobs LIMIT=abc", {}, 3)).stderr, /LIMIT/);
+  } finally {
+    await cleanup();
+  }
+});

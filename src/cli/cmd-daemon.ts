@@ -10,14 +10,15 @@ import { loadConfig } from "../config/store.ts";
 import { formatLocal, clockFromEnv } from "../daemon/clock.ts";
 import { runDaemon, runningPid, startDetached, stopDaemon } from "../daemon/daemon.ts";
 import { scheduleFor } from "../daemon/scheduler.ts";
-import { JobHistory, type JobRow } from "../jobs/history.ts";
-import { usageError } from "../util/errors.ts";
+import { existsSync } from "node:fs";
+import { JobHistory, jobsDbPath, type JobRow } from "../jobs/history.ts";
+import { notFound, usageError, validationError } from "../util/errors.ts";
 import { argAttr, type Ctx } from "./context.ts";
 import { table, toJson } from "./output.ts";
 import { humanBytes } from "./progress.ts";
 
 export async function daemonCommand(ctx: Ctx): Promise<void> {
-  await runDaemon(ctx.home, ctx.env, { stderr: true });
+  await runDaemon(ctx.home, ctx.env, { stderr: ctx.env.CBM_DAEMON_DETACHED !== "1" });
 }
 
 export async function startStopCluster(ctx: Ctx): Promise<void> {
@@ -38,13 +39,19 @@ export async function queryBackupJobs(ctx: Ctx): Promise<void> {
     if (k !== "RG_NAME" && k !== "LIMIT") throw usageError("CBM_USAGE", `query backup_jobs does not take ${k}. Allowed: RG_NAME, LIMIT.`);
   }
   const rg = argAttr(ctx, "RG_NAME") ?? ctx.args.name;
-  const limit = Number(argAttr(ctx, "LIMIT") ?? 0);
-  const hist = JobHistory.open(ctx.home);
-  let rows: JobRow[];
+  const limitText = argAttr(ctx, "LIMIT") ?? "0";
+  if (!/^\d+$/.test(limitText)) throw validationError("CBM_BAD_VALUE", `Invalid value "${limitText}" for attribute LIMIT: expected a whole number of rows (0: all).`);
+  const limit = Number(limitText);
+  // A home where nothing ever ran has no history: nothing to list, and no database to create.
+  const hist = existsSync(jobsDbPath(ctx.home)) ? JobHistory.open(ctx.home) : undefined;
+  let rows: JobRow[] = [];
   try {
-    rows = hist.list({ profile: rg });
+    if (rg !== undefined && !findObject(await loadConfig(ctx.home), "backup_profile", rg) && !hist?.profiles().includes(rg)) {
+      throw notFound("CBM_NOT_FOUND", `No backup_profile or job history named "${rg}" (RG_NAME).`);
+    }
+    rows = hist?.list({ profile: rg }) ?? [];
   } finally {
-    hist.close();
+    hist?.close();
   }
   if (limit > 0) rows = rows.slice(-limit);
   if (ctx.out.json) {

@@ -72,7 +72,7 @@ async function replicationOps(): Promise<ReplicationOps> {
 /** Runs the daemon until SIGTERM/SIGINT. Resolves when it has stopped cleanly. */
 export async function runDaemon(home: string, env: NodeJS.ProcessEnv = process.env, o: { stderr?: boolean } = {}): Promise<void> {
   const clock = clockFromEnv(env);
-  const log: Logger = fileLogger(home, { clock, stderr: o.stderr });
+  const log: Logger = fileLogger(home, { clock, stderr: o.stderr, level: env.CBM_LOG_LEVEL });
   takePidFile(home);
   let metrics: MetricsServer | undefined;
   let sched: Scheduler | undefined;
@@ -154,7 +154,8 @@ export async function startDetached(home: string, env: NodeJS.ProcessEnv): Promi
   const out = openSync(join(home, "logs", "daemon.out"), "a", 0o600);
   // Run bin/cbm itself, not node with it: its #! line gives node the malloc tunables and heap flag
   // the pipelines are measured with, from one place.
-  const child = spawn(CBM_BIN, ["daemon"], { env: { ...env, CBM_HOME: home }, detached: true, stdio: ["ignore", out, out] });
+  // Detached, the log file is the log: its lines are not copied to daemon.out (crash output only).
+  const child = spawn(CBM_BIN, ["daemon"], { env: { ...env, CBM_HOME: home, CBM_DAEMON_DETACHED: "1" }, detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   let exited: number | null | undefined;
   child.on("exit", (code) => (exited = code));

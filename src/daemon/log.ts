@@ -12,10 +12,15 @@ export type Logger = (level: Level, event: string, fields?: Record<string, unkno
 
 export const logPath = (home: string) => join(home, "logs", "cbm.log");
 
-export function fileLogger(home: string, o: { clock?: Clock; stderr?: boolean } = {}): Logger {
+const RANK: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** Lines below `level` (default info: the per-tick debug lines stay out unless CBM_LOG_LEVEL=debug) are dropped. */
+export function fileLogger(home: string, o: { clock?: Clock; stderr?: boolean; level?: string } = {}): Logger {
   mkdirSync(join(home, "logs"), { recursive: true, mode: 0o700 });
   const path = logPath(home);
+  const min = RANK[(o.level ?? "info") as Level] ?? RANK.info;
   return (level, event, fields = {}) => {
+    if (RANK[level] < min) return;
     const line = JSON.stringify({ time: new Date(o.clock?.now() ?? Date.now()).toISOString(), level, event, pid: process.pid, ...fields });
     try {
       appendFileSync(path, `${line}\n`, { mode: 0o600 });
