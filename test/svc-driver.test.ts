@@ -16,6 +16,7 @@ import { svcPointInTime } from "../src/jobs/svc-snapshot.ts";
 import { SvcCommandError } from "../src/storage/svc/client.ts";
 import { openSvc, resolveAddress, withSvc } from "../src/storage/svc/connect.ts";
 import { svcCommand, nm, SvcNameError } from "../src/storage/svc/names.ts";
+import { planFlashCopy } from "../src/storage/svc/setup-plan.ts";
 import { parseCmmvc, parseConcise, parseCreatedId, parseDetailed, allOf } from "../src/storage/svc/parse.ts";
 import { writeVolume, readVolume } from "../src/sim/svc/hostio.ts";
 import { CbmError } from "../src/util/errors.ts";
@@ -111,6 +112,29 @@ async function world(t: TestContext): Promise<World> {
   });
   return { home, sim, stateDir, uids };
 }
+
+test("setup never picks another host's volume as a copy target", () => {
+  // One storage shared by our node and an ERP host: same-size, unused volumes mapped to each.
+  const vd = (id: string, name: string, uid: string) => ({ id, name, uid, capacity: 1 << 30, fcMapCount: 0, rcName: "" });
+  const view = {
+    vdisks: [vd("0", "prod_data", "60050768000000000000000000000000"), vd("1", "erp_db_lun7", "60050768000000000000000000000001"), vd("2", "spare_node1", "60050768000000000000000000000002")],
+    maps: [
+      { hostId: "0", hostName: "Node1", vdiskId: "0", vdiskName: "prod_data", uid: "60050768000000000000000000000000" },
+      { hostId: "1", hostName: "erp01", vdiskId: "1", vdiskName: "erp_db_lun7", uid: "60050768000000000000000000000001" },
+      { hostId: "0", hostName: "Node1", vdiskId: "2", vdiskName: "spare_node1", uid: "60050768000000000000000000000002" },
+    ],
+  };
+  const disks = [{ name: "hdisk18", uuid: "60050768000000000000000000000000" }];
+  const plan = planFlashCopy("storage1", "Node1", "cg1", view, { maps: [] }, disks, [], new Set());
+  assert.match(plan.steps.map((s) => s.command.text).join("\n"), /mkfcmap .*-target spare_node1/);
+  // The storage calls our node "aixprod01": nothing is mapped to a host named Node1 any more.
+  const renamed = { ...view, maps: view.maps.map((m) => (m.hostName === "Node1" ? { ...m, hostName: "aixprod01" } : m)) };
+  assert.throws(() => planFlashCopy("storage1", "Node1", "cg1", renamed, { maps: [] }, disks, [], new Set()), (e: unknown) => {
+    assert.ok(e instanceof CbmError && e.code === "CBM_SVC_NO_TARGET");
+    assert.match(e.message, /has no host named Node1 .*volumes of other hosts never are/);
+    return true;
+  });
+});
 
 test("SVC driver over SSH", async (t) => {
   const w = await world(t);

@@ -100,7 +100,19 @@ export async function startReplication(home: string, cfg: Config, rg: string, o:
       await setupProfile(home, cfg, rg, { apply: true, env: o.env, onStep: (t) => o.onInfo?.(t) });
       st = await readStatus(c, plan, cg);
     }
-    if (st.uncovered.length > 0) o.onInfo?.(`Warning: ${st.uncovered.join(", ")} not replicated: no relationship of ${cg} has it as master (clmgr setup backup_profile ${rg} adds them).`);
+    // A group that mirrors only part of the volume group gives an unusable copy: complete it or refuse.
+    if (st.uncovered.length > 0 && o.create !== false) {
+      o.onInfo?.(`${st.uncovered.join(", ")} not in ${cg} on ${primary}: adding the missing relationships.`);
+      await setupProfile(home, cfg, rg, { apply: true, env: o.env, onStep: (t) => o.onInfo?.(t) });
+      st = await readStatus(c, plan, cg);
+    }
+    if (st.uncovered.length > 0) {
+      throw new CbmError(
+        "CBM_SVC_UNCOVERED",
+        `${cg} has no relationship for ${st.uncovered.join(", ")}: started, it would mirror part of the volume group and the copy would be unusable. Add them: clmgr setup backup_profile ${rg} APPLY=yes`,
+        "validation",
+      );
+    }
     switch (st.state) {
       case "empty":
         throw new CbmError("CBM_SVC_EMPTY_CG", `${cg} has no relationships; add them: clmgr setup backup_profile ${rg} APPLY=yes`, "validation");

@@ -9,7 +9,7 @@
  *                   mkrcrelationship -master <vdisk> -aux <vdisk> -cluster <aux> -consistgrp <cg> -global (per disk)
  */
 import type { Config } from "../config/model.ts";
-import { splitList } from "../config/model.ts";
+import { effective, objectsOf, splitList } from "../config/model.ts";
 import type { SvcClient } from "../storage/svc/client.ts";
 import { withSvc } from "../storage/svc/connect.ts";
 import { planFlashCopy, planRemoteCopy, type SetupPlan } from "../storage/svc/setup-plan.ts";
@@ -27,6 +27,12 @@ async function applySteps(c: SvcClient, sp: SetupPlan, onStep?: (text: string) =
 export interface SetupResult extends SetupPlan {
   applied: boolean;
   method: string;
+}
+
+/** The cluster's node names (the hosts its storage maps volumes to), ours included. */
+function clusterNodes(cfg: Config, local: string): string[] {
+  const cluster = objectsOf(cfg, "cluster")[0];
+  return [...new Set([local, ...(cluster ? splitList(effective(cfg, cluster, "NODES")) : [])])];
 }
 
 export async function setupProfile(
@@ -61,7 +67,8 @@ export async function setupProfile(
     return withSvc(home, cfg, primary, async (c) => {
       const view = await storageView(c);
       const rc = { group: await c.lsrcconsistgrp(cg), relationships: await c.lsrcrelationships() };
-      const sp = planRemoteCopy(primary, secondary, auxSys.name, host, cg, view, auxView, rc, disks, explicit);
+      const auxReserved = new Set(auxView.vdisks.filter((v) => vgUids.has(v.uid)).map((v) => v.id));
+      const sp = planRemoteCopy(primary, secondary, auxSys.name, host, cg, view, auxView, rc, disks, explicit, auxReserved, clusterNodes(cfg, host));
       if (o.apply) await applySteps(c, sp, o.onStep);
       return { ...sp, applied: o.apply && sp.steps.length > 0, method };
     });

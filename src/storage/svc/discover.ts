@@ -31,11 +31,13 @@ export function vdiskByUid(view: StorageView, uid: string | undefined): Vdisk | 
   return u ? view.vdisks.find((v) => v.uid === u) : undefined;
 }
 
-/** Volumes mapped to `host` (all hosts when the storage has no host of that name). */
-export function mappedTo(view: StorageView, host: string): Vdisk[] {
-  const named = view.maps.filter((m) => m.hostName === host);
-  const maps = named.length > 0 ? named : view.maps;
-  const ids = new Set(maps.map((m) => m.vdiskId));
+/**
+ * Volumes mapped to `hosts` (a host name or several). Only those: a storage shared by other hosts
+ * maps their volumes too, and one of them taken as a copy target would be overwritten by every copy.
+ */
+export function mappedTo(view: StorageView, hosts: string | readonly string[]): Vdisk[] {
+  const names = new Set(typeof hosts === "string" ? [hosts] : hosts);
+  const ids = new Set(view.maps.filter((m) => names.has(m.hostName)).map((m) => m.vdiskId));
   return view.vdisks.filter((v) => ids.has(v.id));
 }
 
@@ -47,7 +49,7 @@ export function matchDisks(view: StorageView, disks: HostDisk[]): MatchedDisk[] 
  * Free same-size volumes for `source`, in the storage's order. `inUse` holds volume ids that must not
  * be picked (volume-group disks, targets chosen earlier in the same plan).
  */
-export function freeTargets(view: StorageView, source: Vdisk, host: string, inUse: ReadonlySet<string>, sameSystem = true): Vdisk[] {
+export function freeTargets(view: StorageView, source: Vdisk, host: string | readonly string[], inUse: ReadonlySet<string>, sameSystem = true): Vdisk[] {
   // Ids are per system: the source's id says nothing about a volume of another storage system.
   return mappedTo(view, host).filter(
     (v) => !(sameSystem && v.id === source.id) && v.capacity === source.capacity && v.fcMapCount === 0 && v.rcName === "" && !inUse.has(v.id),

@@ -42,12 +42,12 @@ function sourceOf(view: StorageView, storage: string, d: HostDisk): Vdisk {
 
 /**
  * Chooses one target per source: the explicit ones (TARGET_DISKS, by physical_volume) in order, else
- * the first free same-size volume mapped to our host.
+ * the first free same-size volume mapped to `host` (our node; for remote copy, any node of the cluster).
  */
 export function chooseTargets(
   view: StorageView,
   storage: string,
-  host: string,
+  host: string | readonly string[],
   sources: Array<{ disk: HostDisk; source: Vdisk }>,
   explicit: HostDisk[],
   reserved: ReadonlySet<string>,
@@ -72,10 +72,16 @@ export function chooseTargets(
     } else {
       target = freeTargets(targetView, source, host, used, targetView === view)[0];
       if (!target) {
+        const hosts = typeof host === "string" ? [host] : host;
+        const known = new Set(targetView.maps.map((m) => m.hostName));
+        const none = hosts.every((h) => !known.has(h));
         throw new CbmError(
           "CBM_SVC_NO_TARGET",
-          `No free volume of ${source.capacity} bytes (the size of ${disk.name} = ${source.name}) is mapped to host ${host} on storage_system "${targetStorage}". ` +
-            `Map a same-size volume to the host, or name targets with TARGET_DISKS.`,
+          none
+            ? `Storage_system "${targetStorage}" has no host named ${hosts.join(" or ")} with volumes mapped to it, so no target can be chosen (volumes of other hosts never are). ` +
+                `Define the host with the cluster node's name and map same-size volumes to it, or name targets with TARGET_DISKS.`
+            : `No free volume of ${source.capacity} bytes (the size of ${disk.name} = ${source.name}) is mapped to host ${hosts.join(" or ")} on storage_system "${targetStorage}". ` +
+                `Map a same-size volume to the host, or name targets with TARGET_DISKS.`,
           "validation",
         );
       }
@@ -144,6 +150,9 @@ export function planRemoteCopy(
   rc: RcState,
   disks: HostDisk[],
   explicitAux: HostDisk[],
+  /** Auxiliary volumes never to pick (e.g. disks of volume groups); aux targets are mapped to any of `auxHosts`. */
+  auxReserved: ReadonlySet<string> = new Set(),
+  auxHosts: readonly string[] = [host],
 ): SetupPlan {
   const steps: PlanStep[] = [];
   const present: string[] = [];
@@ -161,7 +170,7 @@ export function planRemoteCopy(
     return !r;
   });
   const explicit = explicitAux.length > 0 ? explicitAux.filter((_, i) => missing.includes(sources[i])) : [];
-  for (const p of chooseTargets(view, primary, host, missing, explicit, new Set(), auxView, secondary)) {
+  for (const p of chooseTargets(view, primary, auxHosts, missing, explicit, auxReserved, auxView, secondary)) {
     steps.push({
       storage: primary,
       command: svcCommand(
