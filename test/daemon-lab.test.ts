@@ -116,13 +116,12 @@ test("daemon + lab: chpartnership -stop turns RG1 away from consistent_synchroni
   await ok(words("clmgr add storage_system storage1 TYPE=SVC ADDRESSES=127.0.0.1 USER=admin BACKUP_PROFILE=true"));
   await ok(words("clmgr add storage_system storage2 TYPE=SVC ADDRESSES=127.0.0.1 USER=admin BACKUP_PROFILE=true"));
 
-  // The paper's remote-copy steps over SSH on the primary, one relationship per disk of VG1.
+  // The paper's remote-copy steps over SSH on the primary, but hdisk19's relationship forgotten.
   const ssh = await SshSession.open(undefined, Number(primary.address.split(":")[1]), { privateKey: readFileSync(primary.keyPath, "utf8") });
   open.ssh = ssh;
   ssh.client.on("error", () => undefined); // the lab goes away before a late close
   await ssh.ok("mkrcconsistgrp -name sample_remote_cg -cluster SVC_STORAGE_secondary");
   await ssh.ok("mkrcrelationship -master Node1_1 -aux Node2_1 -cluster SVC_STORAGE_secondary -consistgrp sample_remote_cg -global");
-  await ssh.ok("mkrcrelationship -master Node1_2 -aux Node2_2 -cluster SVC_STORAGE_secondary -consistgrp sample_remote_cg -global");
   assert.equal(parseDetailed(await ssh.ok("lsrcconsistgrp -delim : sample_remote_cg")).state, "inconsistent_stopped");
 
   // The notify method: appends its arguments and its CBM_* environment, one block per call.
@@ -146,7 +145,7 @@ test("daemon + lab: chpartnership -stop turns RG1 away from consistent_synchroni
   ]);
   const q0 = parseAttrLines((await ok(["query", "backup_profile", "RG1"])).stdout);
   assert.equal(q0.REPLICATION_STATE, "inconsistent_stopped");
-  assert.equal(q0.REPLICATION_UNCOVERED, undefined, "both disks of VG1 are replicated");
+  assert.equal(q0.REPLICATION_UNCOVERED, "hdisk19", "hdisk19 is not replicated yet");
 
   // Cluster services: the daemon starts the group and follows it.
   const started = await ok(["start", "cluster"]);
@@ -161,6 +160,9 @@ test("daemon + lab: chpartnership -stop turns RG1 away from consistent_synchroni
   assert.match(synced.env.CBM_PREVIOUS_STATE, /^inconsistent_/);
   const q1 = parseAttrLines((await ok(["query", "backup_profile", "RG1"])).stdout);
   assert.equal(q1.REPLICATION_STATE, "consistent_synchronized");
+  // The daemon completed the group before starting it: half a volume group is no usable copy.
+  assert.equal(q1.REPLICATION_UNCOVERED, undefined, "both disks of VG1 are replicated");
+  assert.match(await ssh.ok("lsrcrelationship -delim :"), /:Node1_2:[^\n]*:Node2_2:/);
   assert.equal(q1.REPLICATION_PROGRESS, "100");
   const tSync = Date.now();
 
