@@ -13,14 +13,23 @@ import { effective, objectsOf, splitList } from "../config/model.ts";
 import type { SvcClient } from "../storage/svc/client.ts";
 import { withSvc } from "../storage/svc/connect.ts";
 import { planFlashCopy, planRemoteCopy, type SetupPlan } from "../storage/svc/setup-plan.ts";
-import { validationError } from "../util/errors.ts";
+import { CbmError, errorMessage, validationError } from "../util/errors.ts";
 import { localNode, planProfile } from "./plan.ts";
 import { profileDisks, requireCg, storageView, targetDisks, vgDiskUids } from "./svc-common.ts";
 
+/** Runs the plan's commands in order; a failure says which ran and that the failed one may have taken effect. */
 async function applySteps(c: SvcClient, sp: SetupPlan, onStep?: (text: string) => void): Promise<void> {
+  const done: string[] = [];
   for (const s of sp.steps) {
     onStep?.(s.command.text);
-    await c.runCommand(s.command);
+    try {
+      await c.runCommand(s.command);
+    } catch (e) {
+      const ran = done.length > 0 ? ` Done before it: ${done.join("; ")}.` : " Nothing before it had been run.";
+      const msg = `${errorMessage(e)}.${ran} The outcome of "${s.command.text}" may be unknown (a timeout can still complete on the storage): run the setup again to see what exists and finish the rest.`;
+      throw e instanceof CbmError ? new CbmError(e.code, msg, e.kind, { cause: e }) : new CbmError("CBM_SVC_SETUP", msg, "runtime", { cause: e });
+    }
+    done.push(s.command.text);
   }
 }
 
