@@ -27,6 +27,7 @@ test("parsers: concise by header, detailed with repeated keys, CMMVC and creatio
   const rows = parseConcise("id!name!vdisk_UID!new_col\n0!Node1_1!6005AB!x\n1!Node1_2!6005AC!\n", "!");
   assert.deepEqual(rows[1], { id: "1", name: "Node1_2", vdisk_UID: "6005AC", new_col: "" });
   assert.deepEqual(parseConcise("", "!"), []);
+  assert.throws(() => parseConcise("id!name!vdisk_UID\n0!Node1_1!6005AB\n1!Node1_2\n", "!"), /cut short: a row of 2 fields under a header of 3/);
   const d = parseDetailed("id!4\nname!fc_cg_1\nstatus!idle_or_copied\nstart_time!\nFC_mapping_id!6\nFC_mapping_name!fcmap2\nFC_mapping_id!7\nFC_mapping_name!fcmap3\n\ncopy_id!0\n", "!");
   assert.equal(d.fields.status, "idle_or_copied");
   assert.equal(d.fields.start_time, "");

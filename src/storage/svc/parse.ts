@@ -3,6 +3,8 @@
  * columns, so never by position); detailed views keep repeated keys in order; an error is the
  * single `CMMVCnnnnE text` line on stderr.
  */
+import { CbmError } from "../../util/errors.ts";
+
 export type Row = Record<string, string>;
 
 /** Concise view printed with `-delim <d>`: header line, then one line per object; empty = none. */
@@ -12,6 +14,10 @@ export function parseConcise(text: string, delim: string): Row[] {
   const head = lines[0].split(delim);
   return lines.slice(1).map((line) => {
     const cells = line.split(delim);
+    // Fewer cells than columns is output cut short (a value cannot hide a delimiter that way).
+    if (cells.length < head.length) {
+      throw new CbmError("CBM_SVC_OUTPUT", `storage output cut short: a row of ${cells.length} fields under a header of ${head.length} ("${line.slice(0, 80)}")`);
+    }
     const row: Row = {};
     head.forEach((h, i) => (row[h] = cells[i] ?? ""));
     return row;
