@@ -12,8 +12,8 @@ import { runDaemon, runningPid, startDetached, stopDaemon } from "../daemon/daem
 import { scheduleFor } from "../daemon/scheduler.ts";
 import { existsSync } from "node:fs";
 import { JobHistory, jobsDbPath, type JobRow } from "../jobs/history.ts";
-import { notFound, usageError, validationError } from "../util/errors.ts";
-import { argAttr, type Ctx } from "./context.ts";
+import { notFound, validationError } from "../util/errors.ts";
+import { argAttr, checkAttrs, type Ctx } from "./context.ts";
 import { table, toJson } from "./output.ts";
 import { humanBytes } from "./progress.ts";
 
@@ -35,9 +35,7 @@ export async function startStopCluster(ctx: Ctx): Promise<void> {
 const fmt = (t: number | null) => (t === null ? "" : formatLocal(t));
 
 export async function queryBackupJobs(ctx: Ctx): Promise<void> {
-  for (const [k] of ctx.args.attrs) {
-    if (k !== "RG_NAME" && k !== "LIMIT") throw usageError("CBM_USAGE", `query backup_jobs does not take ${k}. Allowed: RG_NAME, LIMIT.`);
-  }
+  checkAttrs(ctx, ["RG_NAME", "LIMIT"]);
   const rg = argAttr(ctx, "RG_NAME") ?? ctx.args.name;
   const limitText = argAttr(ctx, "LIMIT") ?? "0";
   if (!/^\d+$/.test(limitText)) throw validationError("CBM_BAD_VALUE", `Invalid value "${limitText}" for attribute LIMIT: expected a whole number of rows (0: all).`);

@@ -105,20 +105,29 @@ export async function runDaemon(home: string, env: NodeJS.ProcessEnv = process.e
     log("info", "daemon_start", { home, tz: Intl.DateTimeFormat().resolvedOptions().timeZone, metricsPort: metrics?.port ?? null });
     const tickMs = Math.max(10, num(env.CBM_TICK_MS, 15_000));
     let stopping = false;
+    // Ends the pause between ticks early: a stop does not wait it out (an HA stop or takeover waits
+    // on it). A fresh wake per pause, not a race against one long-lived promise, which would keep a
+    // reaction per tick for the daemon's lifetime.
+    let wake = () => undefined as void;
     const stopped = new Promise<string>((resolve) => {
       for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve(sig));
     });
     const loop = (async () => {
       while (!stopping) {
         await sched!.tick().catch((e: unknown) => log("error", "tick_error", { error: errorMessage(e) }));
-        // A stop does not wait out the pause between ticks (an HA stop or takeover waits on it).
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([new Promise((r) => (timer = setTimeout(r, tickMs))), stopped]);
-        clearTimeout(timer);
+        if (stopping) break;
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, tickMs);
+          wake = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
       }
     })();
     const sig = await stopped;
     stopping = true;
+    wake();
     log("info", "daemon_stopping", { signal: sig, running: sched.running() });
     await sched.stop();
     await loop;

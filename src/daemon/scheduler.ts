@@ -134,7 +134,8 @@ export class Scheduler {
       const d = this.decision(rg, a, now);
       if (d.due) {
         const since = d.due === "full" ? d.nextFull : (d.nextIncremental ?? d.nextFull);
-        const period = d.due === "full" ? 24 * HOUR * Number(a.BACKUP_FREQUENCY || 1) : HOUR * Number(a.INC_BACKUP_FREQ || 24);
+        const spec = specOf(a);
+        const period = d.due === "full" ? 24 * HOUR * spec.fullDays : HOUR * (spec.incHours ?? 24);
         dueBackups.push({ rg, type: d.due, since, period });
       } else if (this.verifyDue(rg, a, now)) dueVerifies.push(rg);
     }

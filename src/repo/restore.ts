@@ -193,7 +193,11 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
     chunksDone: 0,
     chunksTotal: jobs.reduce((s, j) => s + j.disk.chunks.length, 0),
   };
-  const report = () => o.onProgress?.({ ...progress });
+  const chunkDone = (length: number) => {
+    progress.bytesWritten += length;
+    progress.chunksDone++;
+    o.onProgress?.({ ...progress });
+  };
   const stoppedOrPermit = (): Promise<boolean> => inflight.acquireUnless(group);
 
   // The image digest is built from the chunks' digests (docs/format.md §6), so chunks are
@@ -233,18 +237,16 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
         if (id === null && offset >= t.zeroFrom) {
           // Reads as zeros already: nothing to write.
           if (verifyImage) image.addZero(i, length);
-          progress.bytesWritten += length;
-          progress.chunksDone++;
-          report();
+          chunkDone(length);
           continue;
         }
         // Zero writes take a permit too: a mostly empty disk has millions of zero chunks.
         if (!(await stoppedOrPermit())) break;
+        if (group.stopped) {
+          inflight.release();
+          break;
+        }
         if (id === null) {
-          if (group.stopped) {
-            inflight.release();
-            break;
-          }
           if (verifyImage) image.addZero(i, length);
           group.spawn(async () => {
             try {
@@ -253,15 +255,9 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
             } finally {
               inflight.release();
             }
-            progress.bytesWritten += length;
-            progress.chunksDone++;
-            report();
+            chunkDone(length);
           });
           continue;
-        }
-        if (group.stopped) {
-          inflight.release();
-          break;
         }
         group.spawn(async () => {
           try {
@@ -302,9 +298,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
           } finally {
             inflight.release();
           }
-          progress.bytesWritten += length;
-          progress.chunksDone++;
-          report();
+          chunkDone(length);
         });
       }
     }

@@ -41,7 +41,7 @@ export class TaskGroup {
 
   /** True once a task failed or the signal fired: the issuing loop should stop. */
   get stopped(): boolean {
-    return this.failed || (this.signal?.aborted ?? false);
+    return this.halted;
   }
 
   spawn(fn: () => Promise<void>): void {
