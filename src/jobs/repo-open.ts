@@ -28,6 +28,19 @@ export function credentialOf(key: KeySpec, env: NodeJS.ProcessEnv): Credential |
   }
 }
 
+/**
+ * CBM_WORKER_NICE: the nice value of the compression/encryption threads (0–19; default
+ * WORKER_NICE, 10). 0 runs them at the command's own priority.
+ */
+export function workerNiceOf(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env.CBM_WORKER_NICE;
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d{1,2}$/.test(v) || Number(v) > 19) {
+    throw validationError("CBM_BAD_ENV", `CBM_WORKER_NICE="${v}" is not a nice value: give a whole number from 0 (the command's own priority) to 19 (the lowest).`);
+  }
+  return Number(v);
+}
+
 export async function openProfileRepo(
   plan: Pick<ProfilePlan, "store" | "key">,
   o: { create?: boolean; objectLock?: boolean; env?: NodeJS.ProcessEnv; onInfo?: (m: string) => void } = {},
@@ -35,15 +48,16 @@ export async function openProfileRepo(
   const env = o.env ?? process.env;
   const store = openObjectStore(plan.store, { env });
   const cred = credentialOf(plan.key, env);
+  const workerNice = workerNiceOf(env);
   if (o.create && !(await store.head("config"))) {
     await store.ensureContainer?.({ objectLock: o.objectLock });
     if (plan.key.kind === "keyFile") await mkdir(dirname(plan.key.path), { recursive: true, mode: 0o700 });
-    const repo = await Repository.init(store, { encryption: cred });
+    const repo = await Repository.init(store, { encryption: cred, workerNice });
     o.onInfo?.(
       `Created a new repository at ${store.location}` +
         (plan.key.kind === "keyFile" ? `; its key file is ${plan.key.path} — keep a copy elsewhere, the backups cannot be read without it.` : "."),
     );
     return repo;
   }
-  return Repository.open(store, cred, { onWarning: o.onInfo });
+  return Repository.open(store, cred, { onWarning: o.onInfo, workerNice });
 }

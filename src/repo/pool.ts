@@ -33,6 +33,13 @@ function startWorker(init: WorkerInit): Worker {
   return new Worker(boot, { eval: true, workerData: init });
 }
 
+/**
+ * Default nice value of the worker threads: the compression, hashing and encryption of a backup
+ * yield the CPU to the node's applications — and, on the benchmark's one machine, to the S3 server
+ * they share it with (bench/README.md). 10 is what `nice` gives by default.
+ */
+export const WORKER_NICE = 10;
+
 export class WorkerPool {
   private readonly workers: Slot[] = [];
   private seq = 0;

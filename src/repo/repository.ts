@@ -19,7 +19,7 @@ import { REPO } from "./codes.ts";
 import type { Engine } from "./engine.ts";
 import { addKeySlot, initRepo, openRepo, type Credential, type InitOptions, type OpenedRepo, type RepoConfig, type ScryptParams } from "./keys.ts";
 import { manifestKey, type Manifest } from "./manifest.ts";
-import { WorkerPool } from "./pool.ts";
+import { WORKER_NICE, WorkerPool } from "./pool.ts";
 import { runRestore, type RestoreJob, type RestoreOptions, type RestoreSummary } from "./restore.ts";
 import { runVerify, type VerifyOptions, type VerifyReport } from "./verify.ts";
 import { chunkObjectKey, decodeChunk } from "./chunk.ts";
@@ -61,6 +61,12 @@ export function backupInfo(m: Manifest): BackupInfo {
   };
 }
 
+/** How an opened repository runs its work. */
+export interface RunOptions {
+  /** Nice value of the worker threads (default WORKER_NICE); 0 leaves them at the caller's. */
+  workerNice?: number;
+}
+
 export class Repository {
   private workers: WorkerPool | undefined;
   private readonly engine: Engine;
@@ -70,12 +76,13 @@ export class Repository {
     private readonly opened: OpenedRepo,
     /** Told about manifests a listing or lookup had to leave out (see allManifests). */
     private readonly warn: (message: string) => void = () => undefined,
+    workerNice: number = WORKER_NICE,
   ) {
     this.engine = {
       store,
       config: opened.config,
       keys: opened.keys,
-      pool: () => (this.workers ??= new WorkerPool({ idKey: opened.keys.idKey, chunkKey: opened.keys.chunkKey, chunkDigest: opened.keys.chunkDigest })),
+      pool: () => (this.workers ??= new WorkerPool({ idKey: opened.keys.idKey, chunkKey: opened.keys.chunkKey, chunkDigest: opened.keys.chunkDigest, nice: workerNice })),
     };
   }
 
@@ -84,16 +91,16 @@ export class Repository {
    * 0600 when missing, used when present), { keyBytes }, or "none". Throws CBM_REPO_EXISTS when the
    * store already holds one.
    */
-  static async init(store: ObjectStore, o: InitOptions): Promise<Repository> {
-    return new Repository(store, await initRepo(store, o));
+  static async init(store: ObjectStore, o: InitOptions & RunOptions): Promise<Repository> {
+    return new Repository(store, await initRepo(store, o), undefined, o.workerNice);
   }
 
   /**
    * Opens a repository. Omit the key (or pass "none") for an unencrypted one. A wrong passphrase or
    * key file throws CBM_REPO_BAD_KEY (kind validation) and writes nothing.
    */
-  static async open(store: ObjectStore, key?: Credential | "none", o: { onWarning?: (message: string) => void } = {}): Promise<Repository> {
-    return new Repository(store, await openRepo(store, key), o.onWarning);
+  static async open(store: ObjectStore, key?: Credential | "none", o: RunOptions & { onWarning?: (message: string) => void } = {}): Promise<Repository> {
+    return new Repository(store, await openRepo(store, key), o.onWarning, o.workerNice);
   }
 
   get config(): RepoConfig {

@@ -5,6 +5,7 @@
  * (The stream ops, a running SHA-256 fed in order, are not used by backup or restore.)
  */
 import { createHash, type Hash } from "node:crypto";
+import { getPriority, setPriority } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
@@ -22,6 +23,14 @@ const keys: ChunkKeys = {
   chunkDigest: init.chunkDigest,
 };
 const streams = new Map<number, Hash>();
+
+// Below the node's applications (on Linux a thread's nice value is its own: the main thread, which
+// reads disks and feeds uploads, keeps its priority). Only ever raised, which needs no privilege.
+try {
+  if (getPriority() < init.nice) setPriority(init.nice);
+} catch {
+  // a platform without per-thread priorities: run at the process's
+}
 
 /*
  * Memory bound. Each encode/decode leaves a few MiB of dead ArrayBuffers (cipher output, the

@@ -10,6 +10,8 @@ export interface WorkerInit {
   idKey: Uint8Array | null;
   chunkKey: Uint8Array | null;
   chunkDigest: ChunkDigest;
+  /** The workers' nice value (they never run above the thread that started them). */
+  nice: number;
 }
 
 /** A view into the arena: the bytes [offset, offset+length) of sab. */
