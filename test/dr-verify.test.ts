@@ -118,6 +118,9 @@ test("verify jobs: rotating samples cover every chunk, verified markers, history
     const manual = await runCli(home, ["verify", "backup_profile", "RG1", "SAMPLE=100"], { env });
     assert.equal(manual.code, 0, manual.stderr);
     assert.match(manual.stdout, /^Verify run 7 of RG1 \(100 % per run\): checked (\d+) of \1 chunks .*all good\. Cycle complete; verified: /m);
+    // A verify job is not a backup: the profile's LAST_BACKUP still names one.
+    const prof = await runCli(home, ["query", "backup_profile", "RG1"], { env });
+    assert.doesNotMatch(prof.stdout, /LAST_BACKUP.*verify/);
     const online = await runCli(home, ["online", "resource_group", "RG1"], { env });
     assert.equal(online.code, 0, online.stderr);
     cfg = await loadConfig(home);

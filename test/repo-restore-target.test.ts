@@ -95,6 +95,34 @@ describe("restore targets: direct and buffered writes, holes, a partial last blo
     );
   });
 
+  it("a restore refused on its only chunk leaves an existing target as it was, and says so", async () => {
+    // One 4 MiB chunk of random data, flipped in the store: the check fails before any write.
+    const sub = join(dir, "one-chunk");
+    const disk = join(dir, "one.img");
+    await writeFile(disk, prng("one chunk", 4 * MiB));
+    const one = await Repository.init(new FsObjectStore(sub), { encryption: { passphrase: "pw" }, scrypt: { N: 1024, r: 8, p: 1 } });
+    try {
+      const b = await one.backup({ type: "full", meta: { cluster: "c1", rg: "RG1", node: "n1" }, vgs: [{ name: "VG1", disks: [{ name: "hdisk1", path: disk }] }], compression: true });
+      const chunks = readdirSync(join(sub, "chunks"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+      assert.equal(chunks.length, 1);
+      const obj = join(chunks[0].parentPath, chunks[0].name);
+      const bytes = readFileSync(obj);
+      bytes[bytes.length >> 1] ^= 1;
+      await writeFile(obj, bytes);
+      const out = join(dir, "keep.img");
+      const old = Buffer.alloc(4 * MiB, 0x5a);
+      await writeFile(out, old);
+      await assert.rejects(one.restoreDisk(b.id, "hdisk1", out), (e: Error) => {
+        assert.match(e.message, /disk hdisk1 of VG1 at byte offset 0 \(chunk 0\) failed: chunk [0-9a-f]+ is corrupt/);
+        assert.doesNotMatch(e.message, /partly overwritten/);
+        return true;
+      });
+      assert.ok((await readFile(out)).equals(old), "the target holds what it held");
+    } finally {
+      await one.close();
+    }
+  });
+
   it("tmpfs, which refuses direct I/O, gets the same bytes through ordinary writes", { skip: !existsSync("/dev/shm") && "no /dev/shm" }, async () => {
     const shm = await mkdtemp("/dev/shm/cbm-restore-target-");
     try {

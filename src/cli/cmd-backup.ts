@@ -171,15 +171,17 @@ export async function verifyBackupFiles(ctx: Ctx): Promise<void> {
     else {
       ctx.out.print(
         `Checked ${report.chunksChecked} of ${report.chunksReferenced} chunks (${humanBytes(report.bytesChecked)}) of ${report.backups.length} backup(s): ` +
-          (report.ok ? "all good." : `${report.missing} missing, ${report.corrupt} corrupt.`),
+          (report.ok ? "all good." : `${report.missing} missing, ${report.corrupt} corrupt${report.unreadable.length ? `, ${report.unreadable.length} unreadable manifest(s)` : ""}.`),
       );
+      for (const u of report.unreadable) ctx.out.print(`  unreadable manifest of backup ${u.id}: ${u.message} — its chunks were not checked`);
       for (const b of report.bad) {
         const uses = b.usedBy.map((u) => `${u.fileName} at offset ${u.offset}`).join("; ");
         ctx.out.print(`  ${b.problem} chunk ${b.id}: ${b.message} — needed by ${uses}`);
       }
     }
     if (!report.ok) {
-      throw integrityError("CBM_VERIFY_FAILED", `Verification found ${report.missing} missing and ${report.corrupt} corrupt chunk(s); see the list above.`);
+      const manifests = report.unreadable.length ? ` and ${report.unreadable.length} unreadable manifest(s)` : "";
+      throw integrityError("CBM_VERIFY_FAILED", `Verification found ${report.missing} missing and ${report.corrupt} corrupt chunk(s)${manifests}; see the list above.`);
     }
   } finally {
     await repo.close();

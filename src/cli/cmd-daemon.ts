@@ -11,7 +11,7 @@ import { formatLocal, clockFromEnv } from "../daemon/clock.ts";
 import { runDaemon, runningPid, startDetached, stopDaemon } from "../daemon/daemon.ts";
 import { scheduleFor } from "../daemon/scheduler.ts";
 import { existsSync } from "node:fs";
-import { JobHistory, jobsDbPath, type JobRow } from "../jobs/history.ts";
+import { BACKUP_TYPES, JobHistory, jobsDbPath, type JobRow } from "../jobs/history.ts";
 import { notFound, validationError } from "../util/errors.ts";
 import { argAttr, checkAttrs, type Ctx } from "./context.ts";
 import { table, toJson } from "./output.ts";
@@ -47,11 +47,10 @@ export async function queryBackupJobs(ctx: Ctx): Promise<void> {
     if (rg !== undefined && !findObject(await loadConfig(ctx.home), "backup_profile", rg) && !hist?.profiles().includes(rg)) {
       throw notFound("CBM_NOT_FOUND", `No backup_profile or job history named "${rg}" (RG_NAME).`);
     }
-    rows = hist?.list({ profile: rg }) ?? [];
+    rows = hist?.list({ profile: rg, newest: limit > 0 ? limit : undefined }) ?? [];
   } finally {
     hist?.close();
   }
-  if (limit > 0) rows = rows.slice(-limit);
   if (ctx.out.json) {
     ctx.out.print(toJson(rows.map((r) => ({ ...r, startTime: fmt(r.start), endTime: fmt(r.end) }))));
     return;
@@ -78,7 +77,7 @@ export function scheduleDecorator(ctx: Ctx): Decorator {
     const hist = JobHistory.open(ctx.home);
     try {
       const now = clockFromEnv(ctx.env).now();
-      const last = hist.last(a.NAME, { result: "success" });
+      const last = hist.last(a.NAME, { type: BACKUP_TYPES, result: "success" });
       const enabled = attrs.ENABLE_BACKUP === "yes";
       const d = enabled ? scheduleFor(hist, a.NAME, attrs, now) : undefined;
       return {

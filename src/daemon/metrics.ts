@@ -16,7 +16,7 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { JobHistory } from "../jobs/history.ts";
+import { BACKUP_TYPES, type JobHistory } from "../jobs/history.ts";
 
 const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 
@@ -30,26 +30,25 @@ export function renderMetrics(hist: JobHistory, profiles: string[], replication:
       lines.push(`${name}{${l}} ${v}`);
     }
   };
-  const isBackup = (r: { type: string }) => r.type !== "verify";
-  const rowsOf = new Map(names.map((rg) => [rg, hist.list({ profile: rg })]));
-  const ok = names.map((rg) => [rg, rowsOf.get(rg)!.filter((r) => isBackup(r) && r.result === "success").pop()] as const);
-  const fin = names.map((rg) => [rg, rowsOf.get(rg)!.filter((r) => isBackup(r) && r.result !== "running" && r.end !== null).pop()] as const);
+  // Each figure is one indexed query (the history is never read whole).
+  const ok = names.map((rg) => [rg, hist.last(rg, { type: BACKUP_TYPES, result: "success" })] as const);
+  const fin = names.map((rg) => [rg, hist.last(rg, { type: BACKUP_TYPES, finished: true })] as const);
   family("cbm_backup_last_success_timestamp_seconds", "gauge", "Start time of the last successful backup (Unix seconds).",
     ok.filter(([, r]) => r).map(([rg, r]) => [{ rg }, r!.start / 1000]));
   family("cbm_backup_last_duration_seconds", "gauge", "Duration of the last finished backup run.",
     fin.filter(([, r]) => r).map(([rg, r]) => [{ rg }, (r!.end! - r!.start) / 1000]));
   family("cbm_backup_last_bytes_read", "gauge", "Bytes read by the last successful backup.", ok.filter(([, r]) => r).map(([rg, r]) => [{ rg }, r!.bytesRead]));
   family("cbm_backup_last_bytes_stored", "gauge", "New bytes stored by the last successful backup.", ok.filter(([, r]) => r).map(([rg, r]) => [{ rg }, r!.bytesStored]));
-  family("cbm_backup_failures_total", "counter", "Failed backup runs.", names.map((rg) => [{ rg }, rowsOf.get(rg)!.filter((r) => isBackup(r) && r.result === "failed").length]));
+  family("cbm_backup_failures_total", "counter", "Failed backup runs.", names.map((rg) => [{ rg }, hist.count(rg, { type: BACKUP_TYPES, result: "failed" })]));
   family("cbm_backup_running", "gauge", "1 while a backup of the profile runs.", names.map((rg) => [{ rg }, hist.liveRunning(rg) ? 1 : 0]));
   const repl: Array<[Record<string, string>, number]> = [];
   for (const [rg, s] of [...replication.entries()].sort()) for (const st of [...s.seen].sort()) repl.push([{ rg, state: st }, st === s.state ? 1 : 0]);
   family("cbm_replication_state", "gauge", "Remote-copy consistency group state (1 = current).", repl);
-  const vOk = names.map((rg) => [rg, rowsOf.get(rg)!.filter((r) => r.type === "verify" && r.result === "success").pop()] as const).filter(([, r]) => r);
-  const vFin = names.map((rg) => [rg, rowsOf.get(rg)!.filter((r) => r.type === "verify" && r.result !== "running").pop()] as const).filter(([, r]) => r);
+  const vOk = names.map((rg) => [rg, hist.last(rg, { type: "verify", result: "success" })] as const).filter(([, r]) => r);
+  const vFin = names.map((rg) => [rg, hist.last(rg, { type: "verify", finished: true })] as const).filter(([, r]) => r);
   family("cbm_verify_last_success_timestamp_seconds", "gauge", "Start time of the last successful verify job (Unix seconds).", vOk.map(([rg, r]) => [{ rg }, r!.start / 1000]));
   family("cbm_verify_last_bytes_checked", "gauge", "Bytes checked by the last finished verify job.", vFin.map(([rg, r]) => [{ rg }, r!.bytesRead]));
-  family("cbm_verify_failures_total", "counter", "Failed verify jobs (damaged chunks or errors).", names.map((rg) => [{ rg }, rowsOf.get(rg)!.filter((r) => r.type === "verify" && r.result === "failed").length]));
+  family("cbm_verify_failures_total", "counter", "Failed verify jobs (damaged chunks or errors).", names.map((rg) => [{ rg }, hist.count(rg, { type: "verify", result: "failed" })]));
   return `${lines.join("\n")}\n`;
 }
 

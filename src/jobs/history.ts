@@ -18,6 +18,8 @@ import { processIdentity, sameProcessAlive } from "../util/proc.ts";
 
 /** Backups are "full" | "incremental"; "verify" rows are verify jobs (src/jobs/verify-job.ts). */
 export type JobType = "full" | "incremental" | "verify";
+/** The job types that are backups (for "the last backup", failure counts). */
+export const BACKUP_TYPES: readonly JobType[] = ["full", "incremental"];
 export type JobResult = "running" | "success" | "failed";
 
 export interface JobRow {
@@ -150,29 +152,32 @@ export class JobHistory {
     return rows;
   }
 
-  list(o: { profile?: string; limit?: number } = {}): JobRow[] {
-    const where = o.profile ? "WHERE profile = ?" : "";
+  /** Rows oldest first: all, or (newest: n) the n most recent. */
+  list(o: { profile?: string; newest?: number } = {}): JobRow[] {
+    const cond = o.profile ? "WHERE profile = ?" : "";
     const args: Array<string | number> = o.profile ? [o.profile] : [];
-    const rows = this.db.prepare(`SELECT * FROM jobs ${where} ORDER BY start_ms, id LIMIT ?`).all(...args, o.limit ?? 1_000_000) as DbRow[];
+    const recent = `SELECT * FROM jobs ${cond} ORDER BY start_ms DESC, id DESC LIMIT ?`;
+    const rows = this.db.prepare(`SELECT * FROM (${recent}) ORDER BY start_ms, id`).all(...args, o.newest ?? -1) as DbRow[];
     return rows.map(toRow);
   }
 
-  last(profile: string, f: { type?: JobType; result?: JobResult; after?: number } = {}): JobRow | undefined {
-    const conds = ["profile = ?"];
-    const args: Array<string | number> = [profile];
-    const add = (c: string, v: string | number) => {
-      conds.push(c);
-      args.push(v);
-    };
-    if (f.type) add("type = ?", f.type);
-    if (f.result) add("result = ?", f.result);
-    if (f.after !== undefined) add("start_ms > ?", f.after);
-    const r = this.db.prepare(`SELECT * FROM jobs WHERE ${conds.join(" AND ")} ORDER BY start_ms DESC, id DESC LIMIT 1`).get(...args) as DbRow | undefined;
+  get(id: number): JobRow | undefined {
+    const r = this.db.prepare("SELECT * FROM jobs WHERE id = ?").get(id) as DbRow | undefined;
     return r ? toRow(r) : undefined;
   }
 
-  failures(profile: string): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE profile = ? AND result = 'failed'").get(profile) as { n: number }).n;
+  /** The most recent row of a profile that matches; `finished`: not running. */
+  last(profile: string, f: JobFilter & { after?: number; finished?: boolean } = {}): JobRow | undefined {
+    const w = where(profile, f);
+    if (f.after !== undefined) w.add("start_ms > ?", f.after);
+    if (f.finished) w.add("result != ?", "running");
+    const r = this.db.prepare(`SELECT * FROM jobs WHERE ${w.sql()} ORDER BY start_ms DESC, id DESC LIMIT 1`).get(...w.args) as DbRow | undefined;
+    return r ? toRow(r) : undefined;
+  }
+
+  count(profile: string, f: JobFilter = {}): number {
+    const w = where(profile, f);
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE ${w.sql()}`).get(...w.args) as { n: number }).n;
   }
 
   profiles(): string[] {
@@ -188,6 +193,26 @@ export class JobHistory {
     if (t === undefined) this.db.prepare("DELETE FROM profile_state WHERE profile = ?").run(profile);
     else this.db.prepare("INSERT OR REPLACE INTO profile_state (profile, enabled_since) VALUES (?, ?)").run(profile, t);
   }
+}
+
+/** Which rows: one job type or several, and a result. */
+export interface JobFilter {
+  type?: JobType | readonly JobType[];
+  result?: JobResult;
+}
+
+function where(profile: string, f: JobFilter): { args: Array<string | number>; add: (cond: string, ...v: Array<string | number>) => void; sql: () => string } {
+  const conds: string[] = [];
+  const args: Array<string | number> = [];
+  const add = (cond: string, ...v: Array<string | number>) => {
+    conds.push(cond);
+    args.push(...v);
+  };
+  add("profile = ?", profile);
+  if (typeof f.type === "string") add("type = ?", f.type);
+  else if (f.type) add(`type IN (${f.type.map(() => "?").join(", ")})`, ...f.type);
+  if (f.result) add("result = ?", f.result);
+  return { args, add, sql: () => conds.join(" AND ") };
 }
 
 export interface RecordInfo {
@@ -230,12 +255,12 @@ export async function recordJob(home: string, info: RecordInfo, fn: () => Promis
       res = await fn();
     } catch (e) {
       hist.finish(id, { end: clock.now(), result: "failed", error: errorText(e) });
-      info.onJob?.(hist.list({ profile: info.profile }).find((r) => r.id === id)!);
+      info.onJob?.(hist.get(id)!);
       await notify(false, undefined, e);
       throw e;
     }
     hist.finish(id, { end: clock.now(), result: "success", bytesRead: res.bytesRead, bytesStored: res.bytesStored, backupId: res.id });
-    info.onJob?.(hist.list({ profile: info.profile }).find((r) => r.id === id)!);
+    info.onJob?.(hist.get(id)!);
     await notify(true, res);
     return res;
   } finally {

@@ -190,8 +190,12 @@ export class Repository {
 
   /** Checks that the chunks of one backup (or "all") are present and intact; see VerifyReport. */
   async verify(backupRef: BackupRef | "all", o: VerifyOptions & { scope?: BackupScope } = {}): Promise<VerifyReport> {
-    const manifests = backupRef === "all" ? (await this.allManifests()).filter((m) => inScope(m, o.scope)) : [await this.findBackup(backupRef, o.scope)];
-    return runVerify(this.engine, manifests, o);
+    if (backupRef !== "all") return runVerify(this.engine, [await this.findBackup(backupRef, o.scope)], o);
+    // An unreadable manifest is a finding (whatever its scope: it cannot be told) and the others
+    // are still checked.
+    const unreadable: VerifyReport["unreadable"] = [];
+    const all = await readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, (id, e) => unreadable.push({ id, message: e.message }));
+    return runVerify(this.engine, all.filter((m) => inScope(m, o.scope)), o, unreadable);
   }
 
   /** Deletes a backup's manifest (its chunks stay until prune). Unknown id → CBM_BACKUP_NOT_FOUND. */

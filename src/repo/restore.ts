@@ -230,7 +230,6 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
         });
       };
       const where = (offset: number, i: number) => `disk ${disk.name} of ${vg} at byte offset ${offset} (chunk ${i})`;
-      t.touched = true;
       for (let i = 0; i < disk.chunks.length && !group.stopped; i++) {
         const { offset, length } = chunkRange(i, disk.size, disk.chunkSize);
         const id = disk.chunks[i];
@@ -250,6 +249,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
           if (verifyImage) image.addZero(i, length);
           group.spawn(async () => {
             try {
+              t.touched = true;
               await writeFully(fh, zeros.subarray(0, length), offset, `${target} (${where(offset, i)})`);
               written(length);
             } finally {
@@ -285,11 +285,15 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
                 [ab],
               ));
             } catch (err) {
+              // A chunk that fails its check is refused before its write; any other failure may
+              // come from the write itself.
               if (err instanceof CbmError && err.kind === "integrity") {
                 throw new CbmError(err.code, `restore of ${where(offset, i)} failed: chunk ${id} is corrupt — ${err.message}`, "integrity", { cause: err });
               }
+              t.touched = true;
               throw err;
             }
+            t.touched = true;
             if (verifyImage) {
               if (digest === null) throw new CbmError("CBM_INTERNAL", `restore of ${where(offset, i)}: the worker returned no digest`, "runtime");
               image.add(i, digest);

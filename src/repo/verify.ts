@@ -46,6 +46,8 @@ export interface VerifyReport {
   missing: number;
   corrupt: number;
   bad: BadChunk[];
+  /** Backups whose manifest could not be read (verify all): their chunks were not checked. */
+  unreadable: { id: string; message: string }[];
   durationMs: number;
 }
 
@@ -85,7 +87,7 @@ export function sampleIds(ids: string[], percent: number): string[] {
   return a.slice(0, k);
 }
 
-export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptions = {}): Promise<VerifyReport> {
+export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptions = {}, unreadable: VerifyReport["unreadable"] = []): Promise<VerifyReport> {
   const started = performance.now();
   const sample = o.sample ?? 100;
   if (!(sample > 0 && sample <= 100)) {
@@ -142,7 +144,7 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
   }
   await group.finish("verify");
   return {
-    ok: bad.length === 0,
+    ok: bad.length === 0 && unreadable.length === 0,
     backups: manifests.map((m) => m.id),
     chunksReferenced: needs.size,
     chunksChecked,
@@ -150,6 +152,7 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
     missing: bad.filter((b) => b.problem === "missing").length,
     corrupt: bad.filter((b) => b.problem === "corrupt").length,
     bad,
+    unreadable,
     durationMs: Math.round(performance.now() - started),
   };
 }
