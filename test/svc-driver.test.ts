@@ -16,7 +16,7 @@ import { svcPointInTime } from "../src/jobs/svc-snapshot.ts";
 import { SvcCommandError } from "../src/storage/svc/client.ts";
 import { openSvc, resolveAddress, withSvc } from "../src/storage/svc/connect.ts";
 import { svcCommand, nm, SvcNameError } from "../src/storage/svc/names.ts";
-import { planFlashCopy } from "../src/storage/svc/setup-plan.ts";
+import { planFlashCopy, planRemoteCopy } from "../src/storage/svc/setup-plan.ts";
 import { parseCmmvc, parseConcise, parseCreatedId, parseDetailed, allOf } from "../src/storage/svc/parse.ts";
 import { writeVolume, readVolume } from "../src/sim/svc/hostio.ts";
 import { CbmError } from "../src/util/errors.ts";
@@ -135,6 +135,26 @@ test("setup never picks another host's volume as a copy target", () => {
     assert.match(e.message, /has no host named Node1 .*volumes of other hosts never are/);
     return true;
   });
+});
+
+test("objects the storage named with spaces are sent by id, never quoted", () => {
+  // A partner system still called "FlashSystem V9000" and volumes an administrator named "erp data…".
+  const vd = (id: string, name: string, uid: string) => ({ id, name, uid, capacity: 1 << 30, fcMapCount: 0, rcName: "" });
+  const map = (hostName: string, v: { id: string; name: string; uid: string }) => ({ hostId: "0", hostName, vdiskId: v.id, vdiskName: v.name, uid: v.uid });
+  const source = vd("3", "erp data 1", "60050768000000000000000000000003");
+  const spare = vd("7", "spare copy", "60050768000000000000000000000007");
+  const aux = vd("12", "dr target", "60050768000000000000000000000012");
+  const view = { vdisks: [source, spare], maps: [map("Node1", source), map("Node1", spare)] };
+  const disks = [{ name: "hdisk18", uuid: source.uid }];
+  const fc = planFlashCopy("storage1", "Node1", "cg1", view, { maps: [] }, disks, [], new Set());
+  assert.deepEqual(fc.steps.map((s) => s.command.text).slice(-1), ["mkfcmap -source 3 -target 7 -consistgrp cg1"]);
+  const auxView = { vdisks: [aux], maps: [map("Node2", aux)] };
+  const rc = planRemoteCopy("storage1", "storage2", { id: "0000020321E0A85A", name: "FlashSystem V9000" }, "Node1", "cg2", view, auxView, { relationships: [] }, disks, [], new Set(), ["Node1", "Node2"]);
+  assert.deepEqual(
+    rc.steps.map((s) => s.command.text),
+    ["mkrcconsistgrp -name cg2 -cluster 0000020321E0A85A", "mkrcrelationship -master 3 -aux 12 -cluster 0000020321E0A85A -consistgrp cg2 -global"],
+  );
+  assert.match(rc.steps[1].why, /hdisk18 \(erp data 1\) → FlashSystem V9000:dr target/, "what the operator reads keeps the names");
 });
 
 test("SVC driver over SSH", async (t) => {

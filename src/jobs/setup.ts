@@ -77,7 +77,7 @@ export async function setupProfile(
       const view = await storageView(c);
       const rc = { group: await c.lsrcconsistgrp(cg), relationships: await c.lsrcrelationships() };
       const auxReserved = new Set(auxView.vdisks.filter((v) => vgUids.has(v.uid)).map((v) => v.id));
-      const sp = planRemoteCopy(primary, secondary, auxSys.name, host, cg, view, auxView, rc, disks, explicit, auxReserved, clusterNodes(cfg, host));
+      const sp = planRemoteCopy(primary, secondary, auxSys, host, cg, view, auxView, rc, disks, explicit, auxReserved, clusterNodes(cfg, host));
       if (o.apply) await applySteps(c, sp, o.onStep);
       return { ...sp, applied: o.apply && sp.steps.length > 0, method };
     });

@@ -7,12 +7,16 @@
  *
  * Stricter than the storage on one point: the SVC allows inner spaces in names, we refuse them,
  * because a command line is split by a shell-like parser on the other side and we never quote.
+ * Objects the storage itself named that way (a partner system "FlashSystem V9000", a volume "erp
+ * data") are sent by id instead: objRef / systemRef.
  */
 import { CbmError } from "../../util/errors.ts";
 
 /** Letters, digits, _ . - ; first a letter or _; at most 63 characters. */
 const SVC_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/;
 const SVC_UID = /^[0-9A-Fa-f]{32}$/;
+/** A system id as lssystem and lspartnership show it: 16 hex digits. */
+const SYSTEM_ID = /^[0-9A-Fa-f]{16}$/;
 const NUMBER = /^(0|[1-9][0-9]{0,9})$/;
 const FLAG = /^-[a-z][a-z0-9]*$/;
 /** Attribute names used with -filtervalue (ours, fixed). */
@@ -64,6 +68,7 @@ export type SvcVerb = (typeof SVC_VERBS)[number];
 export type SvcValue =
   | { name: string; what: string }
   | { ref: string; what: string }
+  | { systemId: string; what: string }
   | { num: number }
   | { filter: Record<string, string> }
   /** An IPv4 address, optionally with :port (mkippartnership -clusterip). */
@@ -84,6 +89,10 @@ export interface SvcCommand {
 function render(v: SvcValue): string {
   if ("name" in v) return checkSvcName(v.name, v.what);
   if ("ref" in v) return checkObjectRef(v.ref, v.what);
+  if ("systemId" in v) {
+    if (!SYSTEM_ID.test(v.systemId)) throw new SvcNameError(v.what, v.systemId);
+    return v.systemId;
+  }
   if ("num" in v) {
     if (!Number.isSafeInteger(v.num) || v.num < 0) throw new CbmError("CBM_SVC_BAD_NUMBER", `Not a count or id: ${v.num}.`, "validation");
     return String(v.num);
@@ -126,3 +135,7 @@ export function svcCommand(verb: SvcVerb, ...args: SvcArg[]): SvcCommand {
 export const nm = (name: string, what: string): SvcValue => ({ name, what });
 export const ref = (r: string, what: string): SvcValue => ({ ref: r, what });
 export const num = (n: number): SvcValue => ({ num: n });
+/** An object the storage listed: by name when that is safe to send, else by its (numeric) id. */
+export const objRef = (o: { id: string; name: string }, what: string): SvcValue => (isSvcName(o.name) ? nm(o.name, what) : ref(o.id, what));
+/** A system (-cluster): by name when that is safe to send, else by its 16-hex-digit id. */
+export const systemRef = (s: { id: string; name: string }, what: string): SvcValue => (isSvcName(s.name) ? nm(s.name, what) : { systemId: s.id, what: `${what} (id)` });

@@ -6,7 +6,7 @@
 import { CbmError } from "../../util/errors.ts";
 import type { FcGroup, FcMap, RcGroup, RcRelationship, Vdisk } from "./client.ts";
 import { freeTargets, type HostDisk, type StorageView, vdiskByUid } from "./discover.ts";
-import { nm, ref, svcCommand, type SvcCommand } from "./names.ts";
+import { nm, objRef, svcCommand, systemRef, type SvcCommand } from "./names.ts";
 
 export interface PlanStep {
   /** Which storage system runs it. */
@@ -123,7 +123,7 @@ export function planFlashCopy(
   for (const p of chooseTargets(view, storage, host, missing, explicit, taken)) {
     steps.push({
       storage,
-      command: svcCommand("mkfcmap", "-source", ref(p.source.name, "source volume"), "-target", ref(p.target.name, "target volume"), "-consistgrp", group),
+      command: svcCommand("mkfcmap", "-source", objRef(p.source, "source volume"), "-target", objRef(p.target, "target volume"), "-consistgrp", group),
       why: `${p.disk.name} (${p.source.name}) → ${p.target.name}, ${p.source.capacity} bytes`,
     });
   }
@@ -142,7 +142,7 @@ export interface RcState {
 export function planRemoteCopy(
   primary: string,
   secondary: string,
-  auxSystemName: string,
+  auxSystem: { id: string; name: string },
   host: string,
   cg: string,
   view: StorageView,
@@ -157,7 +157,8 @@ export function planRemoteCopy(
   const steps: PlanStep[] = [];
   const present: string[] = [];
   const group = nm(cg, "REPLICATED_RESOURCES");
-  const cluster = nm(auxSystemName, "auxiliary system name");
+  const cluster = systemRef(auxSystem, "auxiliary system");
+  const auxSystemName = auxSystem.name;
   if (rc.group) present.push(`remote-copy consistency group ${cg} exists (${rc.group.state}, ${rc.group.masterCluster} → ${rc.group.auxCluster}).`);
   else steps.push({ storage: primary, command: svcCommand("mkrcconsistgrp", "-name", group, "-cluster", cluster), why: `create consistency group ${cg} towards ${auxSystemName}` });
   const sources = disks.map((disk) => ({ disk, source: sourceOf(view, primary, disk) }));
@@ -175,8 +176,8 @@ export function planRemoteCopy(
       storage: primary,
       command: svcCommand(
         "mkrcrelationship",
-        "-master", ref(p.source.name, "master volume"),
-        "-aux", ref(p.target.name, "auxiliary volume"),
+        "-master", objRef(p.source, "master volume"),
+        "-aux", objRef(p.target, "auxiliary volume"),
         "-cluster", cluster,
         "-consistgrp", group,
         "-global",
