@@ -246,4 +246,26 @@ test("SVC driver over SSH", async (t) => {
       await pit.release();
     }
   });
+
+  await t.test("a setup that fails part way names what it had done and what to do next", async () => {
+    const cfg = await loadConfig(w.home);
+    // Start from nothing set up (the tests above made the group and its maps).
+    for (const c of ["stopfcconsistgrp sample_consistency_group", "rmfcmap -force 1", "rmfcmap -force 0", "rmfcconsistgrp -force sample_consistency_group"]) {
+      const r = await w.sim.exec(c);
+      assert.equal(r.exitCode, 0, `${c}: ${r.stderr}`);
+    }
+    // The second map's target disappears between the plan and its command (another administrator).
+    const failed = await setupProfile(w.home, cfg, "RG1", {
+      apply: true,
+      onStep: async (text) => {
+        if (text.includes("-target Node1_5")) assert.equal((await w.sim.exec("rmvdisk -force Node1_5")).exitCode, 0);
+      },
+    }).then(
+      () => assert.fail("setup should fail"),
+      (e: unknown) => e as CbmError,
+    );
+    assert.match(failed.message, /Done before it: mkfcconsistgrp -name sample_consistency_group; mkfcmap -source Node1_1 -target Node1_4 -consistgrp sample_consistency_group\./);
+    assert.match(failed.message, /The outcome of "mkfcmap -source Node1_2 -target Node1_5 .*" may be unknown .*run the setup again/);
+    assert.equal(parseConcise((await w.sim.exec("lsfcmap -delim :")).stdout, ":").length, 1, "the first map stays; nothing was undone behind the operator's back");
+  });
 });

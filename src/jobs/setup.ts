@@ -18,10 +18,13 @@ import { localNode, planProfile } from "./plan.ts";
 import { profileDisks, requireCg, storageView, targetDisks, vgDiskUids } from "./svc-common.ts";
 
 /** Runs the plan's commands in order; a failure says which ran and that the failed one may have taken effect. */
-async function applySteps(c: SvcClient, sp: SetupPlan, onStep?: (text: string) => void): Promise<void> {
+/** Told each command before it is sent, and awaited. */
+type OnStep = (text: string) => void | Promise<void>;
+
+async function applySteps(c: SvcClient, sp: SetupPlan, onStep?: OnStep): Promise<void> {
   const done: string[] = [];
   for (const s of sp.steps) {
-    onStep?.(s.command.text);
+    await onStep?.(s.command.text);
     try {
       await c.runCommand(s.command);
     } catch (e) {
@@ -48,7 +51,7 @@ export async function setupProfile(
   home: string,
   cfg: Config,
   rg: string,
-  o: { apply: boolean; env?: NodeJS.ProcessEnv; onStep?: (text: string) => void },
+  o: { apply: boolean; env?: NodeJS.ProcessEnv; onStep?: OnStep },
 ): Promise<SetupResult> {
   const plan = planProfile(home, cfg, rg);
   const cg = requireCg(plan);
