@@ -339,6 +339,14 @@ describe("cloud backup end to end", () => {
       assert.deepEqual(await readdir(join(home, "keys")), keyFiles, "no key file created");
       await cli(home, backend, `clmgr modify backup_profile RG1 ENDPOINT=${join(home, "store")}`);
 
+      // A target the file system cannot grow to the disk's size (here a file size limit): refused, and
+      // the file the restore created is removed again.
+      const big = join(home, "big.img");
+      const limited = await runCli(home, words(`clmgr restore backup_files latest DISK=hdisk19 TARGET=${big}`), { env: backend.env, fileSizeLimitKiB: 1024 });
+      assert.equal(limited.code, 4, `${limited.stdout}\n${limited.stderr}`);
+      assert.match(limited.stderr, /cannot open restore target .*big\.img for disk hdisk19: .*(EFBIG|too large)/);
+      await assert.rejects(stat(big), "the created target is removed");
+
       await mkdir(join(home, "adir"));
       await chmod(join(home, "adir"), 0o700);
       await cli(home, backend, `clmgr modify physical_volume hdisk18 DEVICE=${join(home, "adir")}`);

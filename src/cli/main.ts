@@ -20,6 +20,10 @@ const storageCmds = () => import("./cmd-storage.ts");
 const daemonCmds = () => import("./cmd-daemon.ts");
 
 export async function main(argv: string[], opts: { argv0?: string } = {}): Promise<number> {
+  // A file size limit (ulimit -f) met by a write must surface as EFBIG on that write, as Node
+  // arranges by ignoring SIGXFSZ. signal-exit (loaded with proper-lockfile) re-raises that signal
+  // when only its own listener is registered, killing the process mid-write; ours keeps it from it.
+  process.on("SIGXFSZ", () => undefined);
   const prog = basename(opts.argv0 ?? "clmgr");
   let json = argv.includes("-o") && argv[argv.indexOf("-o") + 1] === "json";
   try {

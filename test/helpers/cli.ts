@@ -16,10 +16,13 @@ export interface CliResult {
 export function runCli(
   home: string,
   args: string[],
-  opts: { prog?: "clmgr" | "cbm"; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+  opts: { prog?: "clmgr" | "cbm"; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; fileSizeLimitKiB?: number } = {},
 ): Promise<CliResult> {
+  const prog = join(ROOT, "bin", opts.prog ?? "clmgr");
+  // A file size limit (RLIMIT_FSIZE) comes from the shell's ulimit: writes past it fail with EFBIG.
+  const [cmd, argv] = opts.fileSizeLimitKiB === undefined ? [prog, args] : ["bash", ["-c", `ulimit -f ${opts.fileSizeLimitKiB} && exec "$@"`, "bash", prog, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(join(ROOT, "bin", opts.prog ?? "clmgr"), args, {
+    const child = spawn(cmd, argv, {
       env: { ...process.env, CBM_HOME: home, NO_COLOR: "1", ...opts.env },
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -29,9 +32,9 @@ export function runCli(
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
     child.on("error", reject);
-    child.on("close", (code) => {
+    child.on("close", (code, sig) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
+      resolve({ code: code ?? -1, stdout, stderr: code === null ? `${stderr}(killed by ${String(sig)})` : stderr });
     });
     child.stdin.end(opts.input ?? "");
   });
