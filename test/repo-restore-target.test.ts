@@ -4,15 +4,17 @@
  * new file and written over old contents in an existing one. Every case must come back bit for bit.
  */
 import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { Repository, type BackupSummary } from "../src/repo/index.ts";
 import { checkTargets } from "../src/repo/restore.ts";
+import type { CbmError } from "../src/util/errors.ts";
 
 const MiB = 1024 * 1024;
 /** 9 MiB + 1000 bytes: two whole 4 MiB chunks and a last one that ends off any block boundary. */
@@ -120,6 +122,33 @@ describe("restore targets: direct and buffered writes, holes, a partial last blo
       assert.ok((await readFile(out)).equals(old), "the target holds what it held");
     } finally {
       await one.close();
+    }
+  });
+
+  // A loop device with a mounted file system, as an administrator might name the wrong disk.
+  const loops = process.getuid?.() === 0 && existsSync("/dev/loop-control") && spawnSync("losetup", ["--version"]).status === 0 && spawnSync("mkfs.ext4", ["-V"]).status === 0;
+  it("a mounted device is refused with nothing written; unmounted, it is restored", { skip: !loops && "needs root, loop devices and mkfs.ext4" }, async () => {
+    const file = join(dir, "loop.img");
+    await writeFile(file, Buffer.alloc(10 * MiB));
+    const dev = execFileSync("losetup", ["-f", "--show", file], { encoding: "utf8" }).trim();
+    const mnt = join(dir, "mnt");
+    await mkdir(mnt);
+    try {
+      execFileSync("mkfs.ext4", ["-q", dev]);
+      execFileSync("mount", [dev, mnt]);
+      await writeFile(join(mnt, "live.txt"), "live data");
+      await assert.rejects(repo.restoreDisk(backup.id, "hdisk1", dev), (e: CbmError) => {
+        assert.equal(e.code, "CBM_DEVICE_BUSY");
+        assert.match(e.message, new RegExp(`block device ${dev} \\(restore target for disk hdisk1\\) is in use .*unmount it .*nothing was written`));
+        return true;
+      });
+      assert.equal(await readFile(join(mnt, "live.txt"), "utf8"), "live data", "the mounted file system is intact");
+      execFileSync("umount", [mnt]);
+      await repo.restoreDisk(backup.id, "hdisk1", dev);
+      assert.equal(sha((await readFile(dev)).subarray(0, SIZE)), sha(img));
+    } finally {
+      spawnSync("umount", [mnt]);
+      spawnSync("losetup", ["-d", dev]);
     }
   });
 

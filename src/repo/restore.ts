@@ -13,6 +13,7 @@
 import { constants as fsConstants, type Stats } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
+import { openDeviceExclusive } from "../util/device.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { blockDeviceSize, writeFully } from "./blockdev.ts";
 import { chunkRange, ImageDigest } from "./chunk.ts";
@@ -139,6 +140,8 @@ export async function checkTargets(jobs: RestoreJob[], growFiles = true): Promis
       throw new CbmError(REPO.badRequest, `restore target ${job.target} for disk ${d.name} is neither a regular file nor a block device`, "validation");
     }
   }
+  // Last, once every target passed the checks above: a device in use (mounted…) is refused.
+  for (const t of out) if (t.kind === "block-device") await (await openDeviceExclusive(t.job.target, `restore target for disk ${t.job.disk.name}`)).close();
   return out;
 }
 
@@ -156,10 +159,12 @@ async function openTarget(t: Target): Promise<fsp.FileHandle> {
       }
       return fh;
     }
-    const fh = await fsp.open(target, "r+");
+    // A device stays claimed (O_EXCL) until the restore ends: nobody mounts it half-written.
+    const fh = t.kind === "block-device" ? await openDeviceExclusive(target, `restore target for disk ${disk.name}`) : await fsp.open(target, "r+");
     if (t.kind === "file" && (await fh.stat()).size < disk.size) await fh.truncate(disk.size);
     return fh;
   } catch (e) {
+    if (e instanceof CbmError) throw e;
     throw new CbmError(REPO.io, `cannot open restore target ${target} for disk ${disk.name}: ${errorMessage(e)}`, "runtime", { cause: e });
   }
 }

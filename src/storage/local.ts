@@ -11,6 +11,7 @@ import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { copyFile, open, stat } from "node:fs/promises";
 import { promisify } from "node:util";
+import { openDeviceExclusive } from "../util/device.ts";
 import { CbmError, validationError } from "../util/errors.ts";
 import type { DiskRef, PointInTime } from "./types.ts";
 
@@ -63,7 +64,12 @@ export async function copyDisk(src: string, dst: string, size: number): Promise<
     await copyFile(src, dst, constants.COPYFILE_FICLONE);
     return;
   }
-  const [r, w] = [await open(src, "r"), await open(dst, "r+")];
+  // A device target is claimed (O_EXCL): refused while mounted or in use, never written under a file system.
+  const w = dstStat?.isBlockDevice() ? await openDeviceExclusive(dst, `TARGET_DISKS target for ${src}`) : await open(dst, "r+");
+  const r = await open(src, "r").catch(async (e: unknown) => {
+    await w.close();
+    throw e;
+  });
   try {
     const buf = Buffer.alloc(BLOCK);
     for (let off = 0; off < size; off += BLOCK) {
@@ -137,6 +143,8 @@ export async function localSnapshot(declared: DiskRef[], opts: LocalSnapshotOpti
           `Target disk ${t.name} (${tSize} bytes) is not the same size as source ${s.name} (${s.size} bytes).`,
         );
       }
+      // Before the freeze and the first copy: a target device in use is refused with nothing written.
+      if ((await stat(t.device)).isBlockDevice()) await (await openDeviceExclusive(t.device, `TARGET_DISKS target ${t.name}`)).close();
     }
     if (opts.freeze) await runHook("FREEZE_METHOD", opts.freeze, timeout);
     try {
