@@ -266,6 +266,56 @@ describe("cloud backup end to end", () => {
     }
   });
 
+  test("Ctrl-C part way: a backup ends as failed and gives its lease back, a restore removes the file it made; both exit 130", async () => {
+    const { home, cleanup } = await tempHome();
+    // The proxy sends the SIGINT when the third chunk transfer of the armed kind arrives: truly part way.
+    let child: ReturnType<typeof spawn> | undefined;
+    let armed: "PUT" | "GET" | undefined;
+    let seen = 0;
+    const proxy = await startFaultProxy({
+      target: s3.endpoint,
+      probability: 0,
+      onRequest: (req) => {
+        if (armed && req.method === armed && req.url?.includes("/chunks/") && ++seen === 3) child?.kill("SIGINT");
+      },
+    });
+    const run = (args: string[]): Promise<CliResult> =>
+      new Promise((resolve) => {
+        const c = spawn(join(ROOT, "bin/clmgr"), args, { env: { ...process.env, ...backend.env, CBM_HOME: home, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+        child = c;
+        let stdout = "";
+        let stderr = "";
+        c.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        c.once("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      });
+    const backend = await s3Backend("s3rver-interrupted", proxy.endpoint, "bkt-int", s3.accessKeyId, s3.secretAccessKey);
+    try {
+      await setupSite(home, backend);
+      armed = "PUT";
+      const b = await run(["backup", "backup_profile", "RG1"]);
+      assert.equal(b.code, 130, b.stderr);
+      assert.match(b.stderr, /backup was cancelled \(interrupted by SIGINT\) \[CBM_INTERRUPTED\]/);
+      assert.deepEqual((await backend.keys()).filter((k) => /^(leases|manifests)\//.test(k)), [], "no lease left behind, no backup made");
+      const jobs = JSON.parse((await cli(home, backend, "clmgr query backup_jobs RG_NAME=RG1 -o json")).stdout) as Array<{ result: string; error: string }>;
+      assert.deepEqual([jobs.at(-1)!.result, /interrupted by SIGINT/.test(jobs.at(-1)!.error)], ["failed", true]);
+
+      armed = undefined;
+      await cli(home, backend, "clmgr backup backup_profile RG1");
+      armed = "GET";
+      seen = 0;
+      const out = join(home, "restored.img");
+      const r = await run(["restore", "backup_files", "latest", "RG_NAME=RG1", "DISK=hdisk18", `TARGET=${out}`]);
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stderr, /restore was cancelled \(interrupted by SIGINT\)/);
+      await assert.rejects(stat(out), "the unfinished file the restore created is removed");
+    } finally {
+      child?.kill("SIGKILL");
+      await proxy.stop();
+      await cleanup();
+    }
+  });
+
   test("a manifest that cannot be read is named and passed over: the other backups list, restore and take incrementals", async () => {
     const { home, cleanup } = await tempHome();
     try {

@@ -9,6 +9,7 @@ import { loadConfig } from "../config/store.ts";
 import { requireObject } from "../config/validate.ts";
 import { runBackupJob } from "../jobs/backup.ts";
 import { recordJob } from "../jobs/history.ts";
+import { interruptible } from "./interrupt.ts";
 import { diskOf } from "../jobs/plan.ts";
 import { REPO, type BackupInfo, type Repository } from "../repo/index.ts";
 import { CbmError, integrityError, usageError, validationError } from "../util/errors.ts";
@@ -57,12 +58,17 @@ export async function backupNow(ctx: Ctx): Promise<void> {
   }
   const cfg = await loadConfig(ctx.home);
   const bar = progressBar(`backup ${rg}`, !ctx.out.json && process.stderr.isTTY === true);
-  const res = await recordJob(ctx.home, { profile: rg, type, trigger: "manual", cfg, env: ctx.env }, () => runBackupJob(ctx.home, cfg, rg, {
-    type,
-    env: ctx.env,
-    onInfo: (m) => ctx.out.err(m),
-    onProgress: (p) => bar.update(p.bytesRead, p.bytesTotal, `stored ${humanBytes(p.bytesStored)}`),
-  }));
+  const res = await interruptible(ctx, "backup", (signal) =>
+    recordJob(ctx.home, { profile: rg, type, trigger: "manual", cfg, env: ctx.env }, () =>
+      runBackupJob(ctx.home, cfg, rg, {
+        type,
+        env: ctx.env,
+        signal,
+        onInfo: (m) => ctx.out.err(m),
+        onProgress: (p) => bar.update(p.bytesRead, p.bytesTotal, `stored ${humanBytes(p.bytesStored)}`),
+      }),
+    ),
+  );
   bar.done();
   if (ctx.out.json) {
     ctx.out.print(toJson(res));
@@ -137,12 +143,12 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
         else if (all.length === 1) disk = all[0].name;
         else throw usageError("CBM_USAGE", `Backup ${m.id} holds ${all.map((d) => d.name).join(", ")}: give DISK=, or TARGETS= for all.`);
       }
-      summary = await repo.restoreDisk(m.id, disk, targets, { onProgress, growFiles: false });
+      summary = await interruptible(ctx, "restore", (signal) => repo.restoreDisk(m.id, disk, targets, { onProgress, growFiles: false, signal }));
     } else {
       const m = await repo.findBackup(ref, scope);
       const vg = argAttr(ctx, "VG") ?? (m.vgs.length === 1 ? m.vgs[0].name : undefined);
       if (!vg) throw usageError("CBM_USAGE", `Backup ${m.id} holds several volume groups; give VG=.`);
-      summary = await repo.restoreVg(m.id, vg, targets, { onProgress, growFiles: false });
+      summary = await interruptible(ctx, "restore", (signal) => repo.restoreVg(m.id, vg, targets, { onProgress, growFiles: false, signal }));
     }
     bar.done();
     if (ctx.out.json) return ctx.out.print(toJson(summary));
@@ -166,7 +172,7 @@ export async function verifyBackupFiles(ctx: Ctx): Promise<void> {
   const { rg, repo } = await openRepoFor(ctx, cfg);
   if (!repo) throw validationError("CBM_NO_REPOSITORY", `No backup repository is configured${rg ? ` for ${rg}` : ""}.`);
   try {
-    const report = await repo.verify(ref === "all" ? "all" : ref, { sample: sample ? Number(sample) : undefined, scope: rg ? { rg } : undefined });
+    const report = await interruptible(ctx, "verify", (signal) => repo.verify(ref === "all" ? "all" : ref, { sample: sample ? Number(sample) : undefined, scope: rg ? { rg } : undefined, signal }));
     if (ctx.out.json) ctx.out.print(toJson(report));
     else {
       ctx.out.print(

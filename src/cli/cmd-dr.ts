@@ -20,6 +20,7 @@ import { exportDisk, readVerified } from "../repo/index.ts";
 import { CbmError, usageError, validationError } from "../util/errors.ts";
 import { objectName } from "./cmd-config.ts";
 import { argAttr, checkAttrs, type Ctx } from "./context.ts";
+import { interruptible } from "./interrupt.ts";
 import { openRepoOf, REPO_ATTRS, resolveRepoAttrs } from "./repo-args.ts";
 import { table, toJson } from "./output.ts";
 import { humanBytes, progressBar } from "./progress.ts";
@@ -82,7 +83,7 @@ export async function exportBackupFiles(ctx: Ctx): Promise<void> {
     const bar = progressBar(`export ${pick.d.name}`, !ctx.out.json && process.stderr.isTTY === true);
     const onProgress = (p: { bytesWritten: number; bytesTotal: number }) => bar.update(p.bytesWritten, p.bytesTotal);
     const dest = typeof target === "string" ? target : { store: openObjectStore(storeSpec(ctx.home, { ...attrs, BUCKET_NAME: target.bucket }), { env: ctx.env }), key: target.key };
-    const summary = await exportDisk(repo, m, pick.d, dest, { onProgress });
+    const summary = await interruptible(ctx, "export", (signal) => exportDisk(repo, m, pick.d, dest, { onProgress, signal }));
     bar.done();
     if (typeof target !== "string") summary.target = `s3://${target.bucket}/${target.key}`;
     if (ctx.out.json) return ctx.out.print(toJson(summary));

@@ -62,7 +62,10 @@ export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk,
   };
   fill();
   while (queue.length > 0) {
-    if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new CbmError(REPO.badRequest, "export aborted", "runtime");
+    if (o.signal?.aborted) {
+      const why = o.signal.reason instanceof CbmError ? ` (${o.signal.reason.message})` : "";
+      throw new CbmError(REPO.aborted, `export was cancelled${why}`, "runtime", { cause: o.signal.reason });
+    }
     const i = next - queue.length; // index of the piece at the head of the queue
     const piece = await queue.shift()!;
     fill();

@@ -60,7 +60,10 @@ export class TaskGroup {
   async finish(what: string): Promise<void> {
     while (this.running.size > 0) await Promise.all([...this.running]);
     if (this.failed) throw this.error;
-    if (this.signal?.aborted) throw new CbmError(REPO.aborted, `${what} was cancelled`, "runtime", { cause: this.signal.reason });
+    if (this.signal?.aborted) {
+      const why = this.signal.reason instanceof CbmError ? ` (${this.signal.reason.message})` : "";
+      throw new CbmError(REPO.aborted, `${what} was cancelled${why}`, "runtime", { cause: this.signal.reason });
+    }
   }
 }
 

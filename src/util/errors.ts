@@ -2,7 +2,7 @@
  * Typed errors with stable codes. Every error a person can see carries a code (CBM_...) and a
  * message that says what was wrong and what is allowed; the CLI maps the kind to an exit code.
  */
-export type ErrorKind = "usage" | "validation" | "runtime" | "notfound" | "integrity";
+export type ErrorKind = "usage" | "validation" | "runtime" | "notfound" | "integrity" | "interrupted";
 
 /** Exit codes, documented in the README. */
 export const EXIT = {
@@ -13,6 +13,8 @@ export const EXIT = {
   runtime: 4,
   notfound: 5,
   integrity: 6,
+  /** Stopped by SIGINT (Ctrl-C) or SIGTERM, 128 + SIGINT as a shell reports it. */
+  interrupted: 130,
 } as const;
 
 export class CbmError extends Error {
