@@ -418,6 +418,11 @@ describe("cloud backup end to end", () => {
       ];
       for (const [line, code, re] of refused) assert.match((await cli(home, backend, line, code)).stderr, re, line);
       for (const f of ["t1.img", "t2.img", "c1.img"]) await assert.rejects(stat(join(home, f)), `${f} not created`);
+      // A key file others can read is used (a disaster's copy may have loose modes) but named.
+      const keyFile = join(home, "keys", (await readdir(join(home, "keys")))[0]);
+      await chmod(keyFile, 0o644);
+      assert.match((await cli(home, backend, "clmgr query backup_files RG_NAME=RG1")).stderr, new RegExp(`Warning: key file ${keyFile} can be read or changed by other users \\(mode 0644\\); run chmod 600`));
+      await chmod(keyFile, 0o600);
       const json = await cli(home, backend, "clmgr query backup_files RG_NAME=RG1 --output=json");
       assert.equal((JSON.parse(json.stdout) as FileRow[]).length, 2, "--output=json is JSON");
 

@@ -2,7 +2,7 @@
  * Opens (or, for a first backup, creates) the repository a profile points at, with the key its
  * REPO_KEY names. The key's value is never logged.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { openObjectStore } from "../objectstore/open.ts";
 import { Repository, type Credential } from "../repo/index.ts";
@@ -41,6 +41,17 @@ export function workerNiceOf(env: NodeJS.ProcessEnv): number | undefined {
   return Number(v);
 }
 
+/**
+ * A key file others can read is the whole repository's secret on display. Warned about, not
+ * refused: in a disaster the key may come from a copy with loose modes, and the restore must go on.
+ */
+async function warnIfExposed(path: string, onInfo?: (m: string) => void): Promise<void> {
+  const st = await stat(path).catch(() => undefined);
+  if (st && (st.mode & 0o077) !== 0) {
+    onInfo?.(`Warning: key file ${path} can be read or changed by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}); run chmod 600 ${path}.`);
+  }
+}
+
 export async function openProfileRepo(
   plan: Pick<ProfilePlan, "store" | "key">,
   o: { create?: boolean; objectLock?: boolean; env?: NodeJS.ProcessEnv; onInfo?: (m: string) => void } = {},
@@ -49,6 +60,7 @@ export async function openProfileRepo(
   const store = openObjectStore(plan.store, { env });
   const cred = credentialOf(plan.key, env);
   const workerNice = workerNiceOf(env);
+  if (plan.key.kind === "keyFile") await warnIfExposed(plan.key.path, o.onInfo);
   if (o.create && !(await store.head("config"))) {
     await store.ensureContainer?.({ objectLock: o.objectLock });
     if (plan.key.kind === "keyFile") await mkdir(dirname(plan.key.path), { recursive: true, mode: 0o700 });
