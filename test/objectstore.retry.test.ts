@@ -308,6 +308,20 @@ describe("S3 servers that stop answering", () => {
     }
   }
 
+  it("an endpoint where nothing listens: the error says to check ENDPOINT and the server", async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const store = new S3ObjectStore({ bucket: "cbm-nowhere", endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: "k", secretAccessKey: "s" } });
+    try {
+      const e = await caught(store.get("config"));
+      assert.match(e.message, new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port}; nothing accepts connections there: check ENDPOINT and that the object store is running`));
+    } finally {
+      store.destroy();
+    }
+  });
+
   it("a server that accepts a request and never answers: a transient timeout, not a hang", async () => {
     await stalling(undefined, async (store) => {
       const e = await caught(store.get("k"));

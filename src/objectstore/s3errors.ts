@@ -7,6 +7,7 @@ import { errorMessage } from "../util/errors.ts";
 import {
   OBJ,
   ObjectStoreError,
+  errnoCode,
   existsError,
   isTransientNetworkError,
   notFoundError,
@@ -68,6 +69,24 @@ export function s3ErrorCode(e: unknown): { name: string | undefined; status: num
   if (typeof e !== "object" || e === null) return { name: undefined, status: undefined };
   const s = e as SdkErrorShape;
   return { name: s.Code ?? s.name, status: s.$metadata?.httpStatusCode };
+}
+
+/** What an administrator should check when the endpoint cannot be reached at all. */
+function networkHint(e: unknown): string {
+  switch (errnoCode(e)) {
+    case "ECONNREFUSED":
+      return "; nothing accepts connections there: check ENDPOINT and that the object store is running";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "; the endpoint's host name does not resolve: check ENDPOINT and the DNS";
+    case "ETIMEDOUT":
+    case "ENETUNREACH":
+    case "EHOSTUNREACH":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return "; no route or no answer: check ENDPOINT, the network and firewalls";
+    default:
+      return "";
+  }
 }
 
 export function mapS3Error(e: unknown, ctx: S3ErrorContext): ObjectStoreError {
@@ -133,7 +152,7 @@ export function mapS3Error(e: unknown, ctx: S3ErrorContext): ObjectStoreError {
     (status === undefined && isTransientNetworkError(e)) ||
     // A 2xx answer cut short or garbled in transit (a proxy or load balancer dropped it mid-body).
     /Deserialization error|Unexpected end|premature close/i.test(errorMessage(e));
-  return new ObjectStoreError(OBJ.io, `${ctx.op} ${what} failed: ${detail}`, "runtime", {
+  return new ObjectStoreError(OBJ.io, `${ctx.op} ${what} failed: ${detail}${networkHint(e)}`, "runtime", {
     cause: e,
     status,
     backendCode: name,
