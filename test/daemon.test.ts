@@ -162,6 +162,7 @@ test("query backup_jobs: an unknown RG_NAME or a LIMIT that is not a number is r
     assert.ok(!existsSync(join(home, "state", "jobs.db")), "listing created no database");
     assert.match((await cli(home, "clmgr query backup_jobs RG_NAME=NOPE", {}, 5)).stderr, /"NOPE" \(RG_NAME\)/);
     assert.match((await cli(home, "clmgr query backup_jobs LIMIT=abc", {}, 3)).stderr, /LIMIT/);
+    assert.match((await cli(home, "clmgr query backup_jobs LIMIT=99999999999999999999", {}, 3)).stderr, /LIMIT/);
   } finally {
     await cleanup();
   }

@@ -38,7 +38,7 @@ export async function queryBackupJobs(ctx: Ctx): Promise<void> {
   checkAttrs(ctx, ["RG_NAME", "LIMIT"]);
   const rg = argAttr(ctx, "RG_NAME") ?? ctx.args.name;
   const limitText = argAttr(ctx, "LIMIT") ?? "0";
-  if (!/^\d+$/.test(limitText)) throw validationError("CBM_BAD_VALUE", `Invalid value "${limitText}" for attribute LIMIT: expected a whole number of rows (0: all).`);
+  if (!/^\d+$/.test(limitText) || !Number.isSafeInteger(Number(limitText))) throw validationError("CBM_BAD_VALUE", `Invalid value "${limitText}" for attribute LIMIT: expected a whole number of rows (0: all).`);
   const limit = Number(limitText);
   // A home where nothing ever ran has no history: nothing to list, and no database to create.
   const hist = existsSync(jobsDbPath(ctx.home)) ? JobHistory.open(ctx.home) : undefined;

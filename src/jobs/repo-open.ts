@@ -29,14 +29,14 @@ export function credentialOf(key: KeySpec, env: NodeJS.ProcessEnv): Credential |
 }
 
 /**
- * CBM_WORKER_NICE: the nice value of the compression/encryption threads (0–19; default
+ * CBM_WORKER_NICE: how many nice levels below the command its compression/encryption threads run (0–19; default
  * WORKER_NICE, 10). 0 runs them at the command's own priority.
  */
 export function workerNiceOf(env: NodeJS.ProcessEnv): number | undefined {
   const v = env.CBM_WORKER_NICE;
   if (v === undefined || v === "") return undefined;
   if (!/^\d{1,2}$/.test(v) || Number(v) > 19) {
-    throw validationError("CBM_BAD_ENV", `CBM_WORKER_NICE="${v}" is not a nice value: give a whole number from 0 (the command's own priority) to 19 (the lowest).`);
+    throw validationError("CBM_BAD_ENV", `CBM_WORKER_NICE="${v}" is not a nice increment: give a whole number from 0 (the command's own priority) to 19 (the lowest).`);
   }
   return Number(v);
 }

@@ -34,7 +34,7 @@ function startWorker(init: WorkerInit): Worker {
 }
 
 /**
- * Default nice value of the worker threads: the compression, hashing and encryption of a backup
+ * Default nice increment of the worker threads: the compression, hashing and encryption of a backup
  * yield the CPU to the node's applications — and, on the benchmark's one machine, to the S3 server
  * they share it with (bench/README.md). 10 is what `nice` gives by default.
  */

@@ -194,7 +194,10 @@ export class Repository {
     // An unreadable manifest is a finding (whatever its scope: it cannot be told) and the others
     // are still checked.
     const unreadable: VerifyReport["unreadable"] = [];
-    const all = await readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, (id, e) => unreadable.push({ id, message: e.message }));
+    // One deleted since the listing (a prune) is simply gone, not damage.
+    const all = await readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, (id, e) => {
+      if (e.kind !== "notfound") unreadable.push({ id, message: e.message });
+    });
     return runVerify(this.engine, all.filter((m) => inScope(m, o.scope)), o, unreadable);
   }
 

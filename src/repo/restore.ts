@@ -141,7 +141,14 @@ export async function checkTargets(jobs: RestoreJob[], growFiles = true): Promis
     }
   }
   // Last, once every target passed the checks above: a device in use (mounted…) is refused.
-  for (const t of out) if (t.kind === "block-device") await (await openDeviceExclusive(t.job.target, `restore target for disk ${t.job.disk.name}`)).close();
+  for (const t of out) {
+    if (t.kind !== "block-device") continue;
+    const fh = await openDeviceExclusive(t.job.target, `restore target for disk ${t.job.disk.name}`).catch((e: unknown) => {
+      if (e instanceof CbmError) throw e;
+      throw new CbmError(REPO.io, `cannot open restore target ${t.job.target} for disk ${t.job.disk.name}: ${errorMessage(e)}; nothing was written`, "runtime", { cause: e });
+    });
+    await fh.close();
+  }
   return out;
 }
 

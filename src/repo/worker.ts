@@ -24,12 +24,15 @@ const keys: ChunkKeys = {
 };
 const streams = new Map<number, Hash>();
 
-// Below the node's applications (on Linux a thread's nice value is its own: the main thread, which
-// reads disks and feeds uploads, keeps its priority). Only ever raised, which needs no privilege.
-try {
-  if (getPriority() < init.nice) setPriority(init.nice);
-} catch {
-  // a platform without per-thread priorities: run at the process's
+// `nice` levels below the thread that started us, like nice(1): the node's applications come first,
+// while the main thread, which reads disks and feeds uploads, keeps its priority. Linux only: there a
+// thread's nice value is its own; elsewhere setPriority would renice the whole process.
+if (process.platform === "linux" && init.nice > 0) {
+  try {
+    setPriority(Math.min(19, getPriority() + init.nice));
+  } catch {
+    // not allowed here (a sandbox): run at the process's priority
+  }
 }
 
 /*

@@ -10,7 +10,7 @@ export interface WorkerInit {
   idKey: Uint8Array | null;
   chunkKey: Uint8Array | null;
   chunkDigest: ChunkDigest;
-  /** The workers' nice value (they never run above the thread that started them). */
+  /** How many nice levels below the thread that starts them the workers run (0: the same). */
   nice: number;
 }
 

@@ -1,9 +1,8 @@
 /**
  * Exclusive opens of block devices we are about to overwrite. Linux refuses O_EXCL on a block device
  * with EBUSY while it is mounted, part of an active LVM, device-mapper or MD set, or claimed by
- * another program (EPERM where the kernel forbids writing to mounted devices outright): a restore
- * or a point-in-time copy onto such a device would corrupt a live file system. Held open, the
- * claim also keeps the device from being mounted until the write is done.
+ * another program: a restore or a point-in-time copy onto such a device would corrupt a live file
+ * system. Held open, the claim also keeps the device from being mounted until the write is done.
  */
 import { constants } from "node:fs";
 import * as fsp from "node:fs/promises";
@@ -16,9 +15,7 @@ export async function openDeviceExclusive(path: string, what: string): Promise<f
   try {
     return await fsp.open(path, constants.O_RDWR | constants.O_EXCL);
   } catch (e) {
-    // EPERM: kernels built without BLK_DEV_WRITE_MOUNTED refuse a mounted device that way.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "EBUSY" && code !== "EPERM") throw e;
+    if ((e as NodeJS.ErrnoException).code !== "EBUSY") throw e;
     throw new CbmError(
       DEVICE_BUSY,
       `block device ${path} (${what}) is in use (mounted, part of an active volume group or device-mapper/MD set, or held by another program): ` +
