@@ -376,7 +376,7 @@ describe("cloud backup end to end", () => {
 
       const nice = await runCli(home, words("clmgr backup backup_profile RG1"), { env: { ...backend.env, CBM_WORKER_NICE: "high" } });
       assert.equal(nice.code, 3, nice.stderr);
-      assert.match(nice.stderr, /CBM_WORKER_NICE="high" is not a nice value: give a whole number from 0 .* to 19/);
+      assert.match(nice.stderr, /CBM_WORKER_NICE="high" is not a nice increment: give a whole number from 0 .* to 19/);
 
       await cli(home, backend, `clmgr modify physical_volume hdisk18 DEVICE=${join(home, "missing.img")}`);
       const missing = await cli(home, backend, "clmgr backup backup_profile RG1", 4);
