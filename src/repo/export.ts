@@ -17,6 +17,7 @@ import { chunkDigestOf } from "./keys.ts";
 import { REPO } from "./codes.ts";
 import type { Manifest, ManifestDisk } from "./manifest.ts";
 import type { Repository } from "./repository.ts";
+import { cancelled } from "./tasks.ts";
 
 export interface ExportOptions {
   /** Chunks downloaded ahead (default 4): memory ≈ (prefetch + 1) × chunk size. */
@@ -62,10 +63,7 @@ export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk,
   };
   fill();
   while (queue.length > 0) {
-    if (o.signal?.aborted) {
-      const why = o.signal.reason instanceof CbmError ? ` (${o.signal.reason.message})` : "";
-      throw new CbmError(REPO.aborted, `export was cancelled${why}`, "runtime", { cause: o.signal.reason });
-    }
+    if (o.signal?.aborted) throw cancelled("export", o.signal.reason);
     const i = next - queue.length; // index of the piece at the head of the queue
     const piece = await queue.shift()!;
     fill();

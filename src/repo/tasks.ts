@@ -60,11 +60,14 @@ export class TaskGroup {
   async finish(what: string): Promise<void> {
     while (this.running.size > 0) await Promise.all([...this.running]);
     if (this.failed) throw this.error;
-    if (this.signal?.aborted) {
-      const why = this.signal.reason instanceof CbmError ? ` (${this.signal.reason.message})` : "";
-      throw new CbmError(REPO.aborted, `${what} was cancelled${why}`, "runtime", { cause: this.signal.reason });
-    }
+    if (this.signal?.aborted) throw cancelled(what, this.signal.reason);
   }
+}
+
+/** The error of an operation stopped through its AbortSignal; a CbmError reason (Ctrl-C) says why. */
+export function cancelled(what: string, reason: unknown): CbmError {
+  const why = reason instanceof CbmError ? ` (${reason.message})` : "";
+  return new CbmError(REPO.aborted, `${what} was cancelled${why}`, "runtime", { cause: reason });
 }
 
 /**
