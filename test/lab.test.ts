@@ -29,9 +29,17 @@ test("lab up, status, down", { timeout: 60_000 }, async (t) => {
   assert.match(q.stdout, new RegExp(`UUID="${st.disks[0].uid}"`));
   assert.ok(existsSync(st.disks[0].path), "DEVICE is the volume file");
   assert.equal((await runCli(home, ["lab", "up"], { prog: "cbm" })).code, 4, "a second up is refused");
+  // Cluster services started on the lab go down with it.
+  assert.equal((await runCli(home, ["start", "cluster"], { env: { CBM_METRICS_PORT: "0" } })).code, 0);
+  const daemonPid = Number(readFileSync(join(home, "run", "cbm.pid"), "utf8"));
+  t.after(() => {
+    if (alive(daemonPid)) process.kill(daemonPid, "SIGKILL");
+  });
 
   const down = await runCli(home, ["lab", "down"], { prog: "cbm" });
   assert.equal(down.code, 0, down.stderr);
+  assert.match(down.stdout, new RegExp(`Cluster services \\(pid ${daemonPid}\\) stopped\\.`));
+  assert.equal(alive(daemonPid), false, "the daemon stopped");
   for (const p of pids) assert.equal(alive(p), false, `pid ${p} stopped`);
   assert.equal(existsSync(join(home, "lab")), false);
   assert.equal(existsSync(join(home, "ssh_endpoints.json")), false);

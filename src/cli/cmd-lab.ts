@@ -36,7 +36,11 @@ export async function runLab(ctx: Ctx): Promise<void> {
       return;
     }
     case "down": {
+      // Cluster services started on the lab would poll storage that is about to vanish.
+      const { stopDaemon } = await import("../daemon/daemon.ts");
+      const daemon = (await readLabState(ctx.home)) ? await stopDaemon(ctx.home) : undefined;
       const st = await labDown(ctx.home);
+      if (daemon !== undefined) ctx.out.print(`Cluster services (pid ${daemon}) stopped.`);
       ctx.out.print(st ? `Lab stopped and removed from ${ctx.home}.` : `No lab in ${ctx.home}.`);
       return;
     }
