@@ -365,6 +365,15 @@ describe("cloud backup end to end", () => {
       assert.match(tooSmall.stderr, /smaller|too small/i);
       assert.deepEqual(await readFile(small), smallBefore, "too-small target untouched");
 
+      // A disk of the volume group while its resource group is online is refused; offline, it is the
+      // normal in-place recovery.
+      await cli(home, backend, "clmgr online resource_group RG1");
+      const live = await Promise.all(disks.map(sha256File));
+      const online = await cli(home, backend, "clmgr restore backup_files latest DISK=hdisk18 TARGET=hdisk19", 3);
+      assert.match(online.stderr, /hdisk19, a disk of volume group VG1 of resource group RG1, which is online on \S+: take it offline first \(clmgr offline resource_group RG1\).*Nothing was written/);
+      assert.deepEqual(await Promise.all(disks.map(sha256File)), live, "the online disks are untouched");
+      await cli(home, backend, "clmgr offline resource_group RG1");
+
       // A spare that is a source disk under another name (a symlink) would be overwritten by the copy.
       const sources = await Promise.all(disks.map(sha256File));
       await symlink(disks[1], join(home, "alias.img"));

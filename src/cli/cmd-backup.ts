@@ -11,6 +11,7 @@ import { runBackupJob } from "../jobs/backup.ts";
 import { recordJob } from "../jobs/history.ts";
 import { interruptible } from "./interrupt.ts";
 import { diskOf } from "../jobs/plan.ts";
+import { refuseOnlineDisks } from "../jobs/restore-guard.ts";
 import { REPO, type BackupInfo, type Repository } from "../repo/index.ts";
 import { CbmError, integrityError, usageError, validationError } from "../util/errors.ts";
 import { objectName } from "./cmd-config.ts";
@@ -126,6 +127,7 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
   if (!ref) throw usageError("CBM_USAGE", `Usage: ${ctx.prog} restore backup_files <name|id|latest> [RG_NAME=RG] [DISK=hdisk] TARGET=... (or AT=time)`);
   const cfg = await loadConfig(ctx.home);
   const targets = restoreTargets(ctx, cfg);
+  await refuseOnlineDisks(cfg, typeof targets === "string" ? [targets] : Object.values(targets), ctx.env);
   const { rg, repo } = await openRepoFor(ctx, cfg);
   if (!repo) throw validationError("CBM_NO_REPOSITORY", `No backup repository is configured${rg ? ` for ${rg}` : ""}; give RG_NAME= or BUCKET_NAME=.`);
   const bar = progressBar("restore", !ctx.out.json && process.stderr.isTTY === true);
