@@ -432,6 +432,10 @@ describe("cloud backup end to end", () => {
       await chmod(keyFile, 0o644);
       assert.match((await cli(home, backend, "clmgr query backup_files RG_NAME=RG1")).stderr, new RegExp(`Warning: key file ${keyFile} can be read or changed by other users \\(mode 0644\\); run chmod 600`));
       await chmod(keyFile, 0o600);
+      // A profile that does not exist: refused, and no job history or notification for it.
+      await cli(home, backend, "clmgr backup backup_profile RG9", 5);
+      await cli(home, backend, "clmgr verify backup_profile RG9", 5);
+      assert.match((await cli(home, backend, "clmgr query backup_jobs RG_NAME=RG9", 5)).stderr, /No backup_profile or job history named "RG9"/);
       const json = await cli(home, backend, "clmgr query backup_files RG_NAME=RG1 --output=json");
       assert.equal((JSON.parse(json.stdout) as FileRow[]).length, 2, "--output=json is JSON");
 

@@ -10,7 +10,7 @@ import { requireObject } from "../config/validate.ts";
 import { runBackupJob } from "../jobs/backup.ts";
 import { recordJob } from "../jobs/history.ts";
 import { interruptible } from "./interrupt.ts";
-import { diskOf } from "../jobs/plan.ts";
+import { cloudPlan, diskOf } from "../jobs/plan.ts";
 import { refuseOnlineDisks } from "../jobs/restore-guard.ts";
 import { REPO, type BackupInfo, type Repository } from "../repo/index.ts";
 import { CbmError, integrityError, usageError, validationError } from "../util/errors.ts";
@@ -58,6 +58,7 @@ export async function backupNow(ctx: Ctx): Promise<void> {
     throw validationError("CBM_BAD_VALUE", `Invalid value "${type}" for attribute TYPE: expected full|incremental.`);
   }
   const cfg = await loadConfig(ctx.home);
+  cloudPlan(ctx.home, cfg, rg); // an unknown or non-cloud profile is refused before a job is recorded
   const bar = progressBar(`backup ${rg}`, !ctx.out.json && process.stderr.isTTY === true);
   const res = await interruptible(ctx, "backup", (signal) =>
     recordJob(ctx.home, { profile: rg, type, trigger: "manual", cfg, env: ctx.env }, () =>

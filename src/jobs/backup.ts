@@ -5,8 +5,7 @@
  */
 import type { Config } from "../config/model.ts";
 import type { BackupProgress, BackupSummary } from "../repo/index.ts";
-import { validationError } from "../util/errors.ts";
-import { localNode, planProfile, type ProfilePlan } from "./plan.ts";
+import { cloudPlan, localNode, planProfile, type ProfilePlan } from "./plan.ts";
 import { openProfileRepo } from "./repo-open.ts";
 import { checkSources, takePointInTime } from "./snapshot.ts";
 import { pruneSettings, pruneText, pruneWith, retentionConfigured } from "./prune.ts";
@@ -52,13 +51,7 @@ export async function runBackupJob(home: string, cfg: Config, rg: string, o: Bac
 }
 
 async function backupOnce(home: string, cfg: Config, rg: string, o: BackupJobOptions): Promise<BackupJobResult> {
-  const plan: ProfilePlan = planProfile(home, cfg, rg);
-  if (plan.attrs.BACKUP_METHOD !== "cloud") {
-    throw validationError(
-      "CBM_NOT_CLOUD",
-      `backup_profile "${rg}" has BACKUP_METHOD=${plan.attrs.BACKUP_METHOD}; backups to object storage need BACKUP_METHOD=cloud (remote_storage replicates continuously: clmgr start cluster).`,
-    );
-  }
+  const plan: ProfilePlan = cloudPlan(home, cfg, rg);
   const lockDays = Number(plan.attrs.OBJECT_LOCK_DAYS || 0);
   await checkSources(cfg, plan);
   const repo = await openProfileRepo(plan, { create: true, objectLock: lockDays > 0, env: o.env, onInfo: o.onInfo });

@@ -97,6 +97,21 @@ export function sseOf(a: Record<string, string>): ServerSideEncryption | undefin
   return undefined;
 }
 
+/**
+ * The plan of a profile that keeps backups in object storage. Any other profile is refused here,
+ * before a job is recorded or a notify method run: a command that was refused changed nothing.
+ */
+export function cloudPlan(home: string, cfg: Config, rg: string, what = "backups"): ProfilePlan {
+  const plan = planProfile(home, cfg, rg);
+  if (plan.attrs.BACKUP_METHOD !== "cloud") {
+    throw validationError(
+      "CBM_NOT_CLOUD",
+      `backup_profile "${rg}" has BACKUP_METHOD=${plan.attrs.BACKUP_METHOD}; ${what} in object storage need BACKUP_METHOD=cloud (remote_storage replicates continuously: clmgr start cluster).`,
+    );
+  }
+  return plan;
+}
+
 export function planProfile(home: string, cfg: Config, rg: string): ProfilePlan {
   const prof = requireObject(cfg, "backup_profile", rg);
   const attrs = effectiveAttrs(cfg, prof);

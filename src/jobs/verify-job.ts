@@ -18,14 +18,13 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/model.ts";
-import { effectiveAttrs, findObject } from "../config/model.ts";
 import { clockFromEnv, type Clock } from "../daemon/clock.ts";
 import { markVerified, type Manifest, type Repository, type VerifyReport } from "../repo/index.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { CbmError, errorText, validationError } from "../util/errors.ts";
 import { JobHistory } from "./history.ts";
 import { runNotify, type NotifyLog } from "./notify.ts";
-import { planProfile } from "./plan.ts";
+import { cloudPlan } from "./plan.ts";
 import { openProfileRepo } from "./repo-open.ts";
 
 export interface VerifyCursor {
@@ -170,10 +169,10 @@ export interface VerifyJobOptions {
  * CBM_VERIFY_FAILED (kind integrity) when a chunk is missing or corrupt, after recording it.
  */
 export async function runVerifyJob(home: string, cfg: Config, rg: string, o: VerifyJobOptions = {}): Promise<VerifyJobResult> {
+  const plan = cloudPlan(home, cfg, rg, "verify jobs"); // refused before anything is recorded
+  const attrs = plan.attrs;
   const clock = o.clock ?? clockFromEnv(o.env);
   const hist = o.history ?? JobHistory.open(home);
-  const prof = findObject(cfg, "backup_profile", rg);
-  const attrs = prof ? effectiveAttrs(cfg, prof) : {};
   const sample = o.sample ?? (Number(attrs.VERIFY_SAMPLE || 100) || 100);
   const jobId = hist.begin(rg, "verify", o.trigger ?? "manual", clock.now());
   const notify = async (ok: boolean, vars: Record<string, string>) => {
@@ -189,7 +188,6 @@ export async function runVerifyJob(home: string, cfg: Config, rg: string, o: Ver
   try {
     let res: VerifyJobResult;
     try {
-      const plan = planProfile(home, cfg, rg);
       const repo = await openProfileRepo(plan, { env: o.env });
       try {
         res = await verifyRotating(home, repo, { cluster: plan.cluster, rg }, sample, { signal: o.signal });
