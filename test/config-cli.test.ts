@@ -38,6 +38,11 @@ test("the paper's walkthrough: storage systems, cloud profile, query, modify, de
     { TYPE: st.TYPE, ADDRESSES: st.ADDRESSES, USER: st.USER, BACKUP_PROFILE: st.BACKUP_PROFILE },
     { TYPE: "SVC", ADDRESSES: "127.0.0.1", USER: "admin", BACKUP_PROFILE: "true" },
   );
+  // Several names: each shown; an unknown one among them is an error, not left out.
+  assert.deepEqual((await ok("clmgr query storage_system storage1 storage2")).match(/^NAME=.*$/gm), ['NAME="storage1"', 'NAME="storage2"']);
+  const unknown = await runCli(home, words("clmgr query storage_system storage1 storage9"));
+  assert.equal(unknown.code, 5, unknown.stderr);
+  assert.match(unknown.stderr, /No storage_system named "storage9"/);
 
   await ok(`clmgr add backup_profile RG1 ENABLE_BACKUP=yes BACKUP_METHOD=cloud
     REPLICATED_RESOURCES=sample_consistency_group STORAGE_NAME=storage1

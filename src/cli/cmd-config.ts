@@ -60,8 +60,10 @@ export async function query(
     return decorate ? { ...base, ...(await decorate(base)) } : base;
   };
   if (name) {
-    const attrs = await show(name);
-    ctx.out.print(ctx.out.json ? toJson(attrs) : attrLines(attrs));
+    // Several names: each one shown in turn (an unknown one is an error, exit 5, before any output).
+    const shown = await Promise.all([name, ...ctx.args.words].map(show));
+    if (ctx.out.json) ctx.out.print(toJson(shown.length === 1 ? shown[0] : shown));
+    else ctx.out.print(shown.map(attrLines).join("\n\n"));
     return;
   }
   const all = objectsOf(cfg, cls.name);
