@@ -87,8 +87,10 @@ test("the paper's walkthrough: storage systems, cloud profile, query, modify, de
   assert.equal(p.REPLICATED_RESOURCES, "sample_remote_cg");
 
   assert.equal((await stat(join(home, "cbm.xml"))).mode & 0o777, 0o600, "cbm.xml is mode 0600");
-  const files = await ok("clmgr query backup_files RG_NAME=RG1");
-  assert.equal(files.trim(), "", "no backup files before any backup");
+  const files = await runCli(home, words("clmgr query backup_files RG_NAME=RG1"));
+  assert.equal(files.code, 0, files.stderr);
+  assert.equal(files.stdout.trim(), "", "no backup files before any backup");
+  assert.match(files.stderr, /No backup repository to list \(backup_profile RG1 has BACKUP_METHOD=remote_storage\); to list one, give BUCKET_NAME=/, "and it says why");
 });
 
 test("help lists each attribute with allowed values and default", async () => {

@@ -4,7 +4,7 @@
  * command line override it, so a machine with no profile (the day the site is gone) can still list
  * and restore: clmgr query backup_files BUCKET_NAME=pha-bucket CLOUD_SERVICE=s3 ENDPOINT=… REPO_KEY=file:/…
  */
-import { type Config, findObject } from "../config/model.ts";
+import { type Config, effectiveAttrs, findObject } from "../config/model.ts";
 import { loadConfig } from "../config/store.ts";
 import { requireObject } from "../config/validate.ts";
 import { runBackupJob } from "../jobs/backup.ts";
@@ -32,7 +32,14 @@ async function openRepoFor(ctx: Ctx, cfg: Config, opts: { emptyOk?: boolean } = 
     if (rg && !findObject(cfg, "backup_profile", rg) && !findObject(cfg, "resource_group", rg)) {
       requireObject(cfg, "backup_profile", rg);
     }
-    return { rg }; // no cloud repository configured: nothing stored yet
+    // No cloud repository configured: nothing stored through this profile — said, so that an empty
+    // listing never reads as "the backups are gone".
+    if (opts.emptyOk) {
+      const prof = rg ? findObject(cfg, "backup_profile", rg) : undefined;
+      const why = !rg ? "no RG_NAME given" : !prof ? `resource group ${rg} has no backup_profile` : `backup_profile ${rg} has BACKUP_METHOD=${effectiveAttrs(cfg, prof).BACKUP_METHOD}`;
+      ctx.out.err(`No backup repository to list (${why}); to list one, give BUCKET_NAME= with CLOUD_SERVICE= and ENDPOINT=.`);
+    }
+    return { rg };
   }
   const given = REPO_ATTRS.filter((k) => argAttr(ctx, k) !== undefined);
   const repo = await openRepoOf(ctx, attrs, rg).catch((e: unknown) => {
