@@ -118,6 +118,7 @@ const BAD: Array<[string, number, RegExp[]]> = [
   ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud VOLUME_GROUP=VG1 STORAGE_NAME=storage1", 3, [/BUCKET_NAME/, /bucket/]],
   ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=pha/bucket VOLUME_GROUP=VG1 STORAGE_NAME=storage1", 3, [/BUCKET_NAME/, /"pha\/bucket"/, /letters, digits/]],
   ["clmgr add backup_profile RG1 BACKUP_METHOD=remote_storage REPLICATED_RESOURCES=cg VOLUME_GROUP=VG1 STORAGE_NAME=storage1", 3, [/STORAGE_NAME/, /exactly two/]],
+  ["clmgr add backup_profile RG1 BACKUP_METHOD=remote_storage REPLICATED_RESOURCES=cg VOLUME_GROUP=VG1 STORAGE_NAME=storage2,storage1", 3, [/STORAGE_NAME="storage2,storage1" names storage2 as the primary/, /physical_volume hdisk18 of VG1 is on storage1/, /STORAGE_NAME=storage1,storage2/]],
   ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG9", 3, [/VOLUME_GROUP="VG9"/, /Allowed: VG1/]],
   ["clmgr add backup_profile RG1 BACKUP_METHOD=cloud BUCKET_NAME=bkt VOLUME_GROUP=VG1 STORAGE_NAME=storage9", 3, [/STORAGE_NAME="storage9"/, /Defined: storage1, storage2/]],
   ["clmgr add storage_system storage1 TYPE=SVC ADDRESSES=127.0.0.1", 3, [/storage_system named "storage1" already exists/]],

@@ -222,6 +222,21 @@ function checkProfile(
       );
     }
     if (a("REPLICATED_RESOURCES") === "") throw missing(o, "REPLICATED_RESOURCES", "the remote-copy consistency group");
+    // The first is the primary: the storage that provides the volume groups' disks (when they say).
+    for (const vg of vgs) {
+      const vgo = findObject(cfg, "volume_group", vg);
+      for (const pv of vgo ? splitList(effective(cfg, vgo, "PHYSICAL_VOLUMES")) : []) {
+        const pvo = findObject(cfg, "physical_volume", pv);
+        const on = pvo ? effective(cfg, pvo, "STORAGE_NAME") : "";
+        if (on !== "" && on !== storages[0]) {
+          throw validationError(
+            "CBM_BAD_VALUE",
+            `backup_profile "${o.name}": STORAGE_NAME="${storages.join(",")}" names ${storages[0]} as the primary, but physical_volume ${pv} of ${vg} is on ${on}; ` +
+              `give the primary (the storage of the disks) first: STORAGE_NAME=${on},${storages.find((s) => s !== on) ?? storages[1]}.`,
+          );
+        }
+      }
+    }
   } else {
     if (storages.length > 1) {
       throw validationError(
