@@ -419,6 +419,7 @@ describe("cloud backup end to end", () => {
         ["clmgr query backup_files NOSUCHRG", 2, /takes no name; given "NOSUCHRG" \(for a resource group, RG_NAME=NOSUCHRG\)/],
         ["clmgr verify backup_files latest bogus", 2, /unexpected argument "bogus"/],
         ["clmgr query backup_files --frob", 2, /Unknown option "--frob"/],
+        ["clmgr query backup_files RG_NAME=RG1 FOO=1", 3, /query backup_files does not take FOO\. Allowed: RG_NAME/],
         ["clmgr backup backup_profile RG1 NAME=RG2", 2, /Two names given/],
         ["clmgr query backup_files RG_NAME=", 2, /RG_NAME= is empty/],
         [`clmgr restore backup_files latest TARGETS=hdisk18:${join(home, "t1.img")},hdisk18:${join(home, "t2.img")}`, 2, /disk hdisk18 twice/],

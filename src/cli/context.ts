@@ -1,4 +1,4 @@
-import { usageError } from "../util/errors.ts";
+import { usageError, validationError } from "../util/errors.ts";
 import type { ParsedArgs } from "./args.ts";
 import type { Out } from "./output.ts";
 
@@ -30,7 +30,8 @@ export function checkAttrs(ctx: Ctx, allowed: readonly string[], opts: { takesNa
   for (const [k, v] of ctx.args.attrs) {
     if (v === "" && NEVER_EMPTY.has(k)) throw usageError("CBM_USAGE", `${what}: ${k}= is empty; give a value or leave ${k} out.`);
     if (!allowed.includes(k)) {
-      throw usageError("CBM_USAGE", `${ctx.args.verb} ${ctx.args.cls} does not take ${k}. Allowed: ${allowed.join(", ")}.`);
+      // A bad attribute is a validation error (exit 3), as it is for add and modify.
+      throw validationError("CBM_UNKNOWN_ATTRIBUTE", `${ctx.args.verb} ${ctx.args.cls} does not take ${k}. Allowed: ${allowed.join(", ")}.`);
     }
   }
 }
