@@ -437,6 +437,13 @@ describe("cloud backup end to end", () => {
       await cli(home, backend, "clmgr backup backup_profile RG9", 5);
       await cli(home, backend, "clmgr verify backup_profile RG9", 5);
       assert.match((await cli(home, backend, "clmgr query backup_jobs RG_NAME=RG9", 5)).stderr, /No backup_profile or job history named "RG9"/);
+      // export: never replaces a file, never writes into the repository, and an s3:// target needs an S3 repository.
+      const notes = join(home, "notes.txt");
+      await writeFile(notes, "operator notes\n");
+      assert.match((await cli(home, backend, `clmgr export backup_files latest DISK=hdisk18 TARGET=${notes}`, 3)).stderr, /notes\.txt exists; export never replaces a file/);
+      assert.equal(await readFile(notes, "utf8"), "operator notes\n");
+      assert.match((await cli(home, backend, `clmgr export backup_files latest DISK=hdisk18 TARGET=${join(home, "store", "repo", "x.img")}`, 3)).stderr, /is inside the repository/);
+      assert.match((await cli(home, backend, "clmgr export backup_files latest DISK=hdisk18 TARGET=s3://repo/config", 3)).stderr, /is an S3 location, but the repository is a directory/);
       const json = await cli(home, backend, "clmgr query backup_files RG_NAME=RG1 --output=json");
       assert.equal((JSON.parse(json.stdout) as FileRow[]).length, 2, "--output=json is JSON");
 

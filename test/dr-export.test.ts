@@ -72,6 +72,11 @@ describe("plain-image export", () => {
       const usage = await runCli(fresh.home, words(`clmgr export backup_files latest TARGET=s3://dr-exports/x.img ${attrs}`), { env: { T_AK: s3.accessKeyId, T_SK: s3.secretAccessKey } });
       assert.equal(usage.code, 2, "two disks: DISK= is needed");
       assert.match(usage.stderr, /give DISK=/);
+      // Never over the repository's own objects: the image written as `config` would make every backup unreadable.
+      const over = await runCli(fresh.home, words(`clmgr export backup_files latest DISK=hdisk18 TARGET=s3://dr-export-repo/config ${attrs}`), { env: { T_AK: s3.accessKeyId, T_SK: s3.secretAccessKey } });
+      assert.equal(over.code, 3, over.stderr);
+      assert.match(over.stderr, /TARGET=s3:\/\/dr-export-repo\/config would overwrite the repository's own objects \(config\)/);
+      assert.equal((await repo.listBackups()).length, 1, "the repository is intact");
     } finally {
       await fresh.cleanup();
     }

@@ -10,6 +10,7 @@
  * attributes BUCKET_NAME, CLOUD_SERVICE, ENDPOINT, ACCESS_KEY_ENV, SECRET_KEY_ENV, REPO_KEY … given on
  * the command line override it, so all of these work from an empty CBM_HOME.
  */
+import { resolve } from "node:path";
 import type { Config } from "../config/model.ts";
 import { loadConfig } from "../config/store.ts";
 import { storeSpec } from "../jobs/plan.ts";
@@ -57,6 +58,32 @@ function parseTarget(t: string): { bucket: string; key: string } | string {
   return t;
 }
 
+/** Top-level names of a repository's objects (docs/format.md §1): an export must never land on them. */
+const REPOSITORY_NAMES = ["config", "keys", "chunks", "manifests", "leases", "prune", "verified", "sweeps"];
+
+/**
+ * An export goes somewhere other than the repository it reads: never over its objects (an image
+ * written as `config` would make every backup unreadable), and an s3:// target only from an S3
+ * repository (from a directory repository it would quietly land in a local directory).
+ */
+function refuseIntoRepository(home: string, attrs: Record<string, string>, target: { bucket: string; key: string } | string, text: string): void {
+  const refuse = (why: string) => validationError("CBM_BAD_TARGET", `TARGET=${text} ${why}. Nothing was written.`);
+  if (attrs.CLOUD_SERVICE === "fs") {
+    if (typeof target !== "string") throw refuse("is an S3 location, but the repository is a directory (CLOUD_SERVICE=fs): give a path, or export from an S3 repository");
+    const spec = storeSpec(home, attrs);
+    const root = spec.kind === "fs" ? resolve(spec.path) : "";
+    if (root && (resolve(target) === root || resolve(target).startsWith(`${root}/`))) throw refuse(`is inside the repository (${root})`);
+    return;
+  }
+  if (typeof target === "string" || !attrs.BUCKET_NAME) return;
+  const [bucket, ...rest] = attrs.BUCKET_NAME.split("/");
+  const prefix = rest.filter(Boolean).join("/");
+  if (target.bucket !== bucket) return;
+  if (prefix && !target.key.startsWith(`${prefix}/`)) return;
+  const first = (prefix ? target.key.slice(prefix.length + 1) : target.key).split("/")[0];
+  if (REPOSITORY_NAMES.includes(first)) throw refuse(`would overwrite the repository's own objects (${first}) in s3://${attrs.BUCKET_NAME}`);
+}
+
 export async function exportBackupFiles(ctx: Ctx): Promise<void> {
   checkAttrs(ctx, ["RG_NAME", "DISK", "VG", "TARGET", "AT", ...REPO_ATTRS]);
   const ref = argAttr(ctx, "AT") ?? ctx.args.name;
@@ -67,6 +94,7 @@ export async function exportBackupFiles(ctx: Ctx): Promise<void> {
   const target = parseTarget(targetText);
   const cfg = await loadConfig(ctx.home);
   const { rg, attrs } = resolveRepoAttrs(ctx, cfg, REPO_ATTRS);
+  refuseIntoRepository(ctx.home, attrs, target, targetText);
   const repo = await openRepoOf(ctx, attrs, rg);
   try {
     const m = await repo.findBackup(ref, rg ? { rg } : undefined);

@@ -103,6 +103,9 @@ export async function exportDisk(
     if (existing && !existing.isFile()) {
       throw new CbmError(REPO.badRequest, `export target ${target} exists and is not a regular file: export writes image files (to restore onto a device, use clmgr restore backup_files)`, "validation");
     }
+    if (existing) {
+      throw new CbmError(REPO.badRequest, `export target ${target} exists; export never replaces a file: remove it or give another TARGET. Nothing was written.`, "validation");
+    }
     const tmp = `${target}.cbm-partial`;
     const fh = await open(tmp, "w", 0o600);
     try {
