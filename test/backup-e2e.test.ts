@@ -437,6 +437,13 @@ describe("cloud backup end to end", () => {
       await cli(home, backend, "clmgr backup backup_profile RG9", 5);
       await cli(home, backend, "clmgr verify backup_profile RG9", 5);
       assert.match((await cli(home, backend, "clmgr query backup_jobs RG_NAME=RG9", 5)).stderr, /No backup_profile or job history named "RG9"/);
+      // A secret in a URL is refused and not echoed; cbm.xml keeps none.
+      const xmlBefore = await readFile(join(home, "cbm.xml"), "utf8");
+      const secret = await cli(home, backend, "clmgr modify backup_profile RG1 CLOUD_SERVICE=s3 ENDPOINT=http://AKIAX:topsecret@127.0.0.1:9", 3);
+      assert.match(secret.stderr, /ENDPOINT of backup_profile "RG1" holds credentials .*ACCESS_KEY_ENV and SECRET_KEY_ENV/);
+      assert.doesNotMatch(secret.stderr, /topsecret/);
+      assert.equal(await readFile(join(home, "cbm.xml"), "utf8"), xmlBefore);
+
       // export: never replaces a file, never writes into the repository, and an s3:// target needs an S3 repository.
       const notes = join(home, "notes.txt");
       await writeFile(notes, "operator notes\n");

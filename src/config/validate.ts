@@ -95,6 +95,14 @@ export function normalizeValue(cls: ClassDef, def: AttrDef, value: string, objNa
       if (!v.startsWith("/") || v.includes("\0")) throw bad();
       return v;
     case "url":
+      // user:password@ in a URL is a secret: refused, and not echoed back.
+      if (/^https?:\/\/[^/\s]*@/.test(v)) {
+        throw validationError(
+          "CBM_BAD_VALUE",
+          `Attribute ${def.name} of ${cls.name} "${objName}" holds credentials (user:password@ in the URL), and cbm.xml never holds a secret: ` +
+            `give the URL without them and name the credentials with ACCESS_KEY_ENV and SECRET_KEY_ENV, or AWS_PROFILE.`,
+        );
+      }
       if (!/^https?:\/\/[^\s]+$/.test(v) && !v.startsWith("/")) throw bad();
       return v;
     case "string":
