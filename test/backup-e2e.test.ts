@@ -451,6 +451,8 @@ describe("cloud backup end to end", () => {
       assert.equal(await readFile(notes, "utf8"), "operator notes\n");
       assert.match((await cli(home, backend, `clmgr export backup_files latest DISK=hdisk18 TARGET=${join(home, "store", "repo", "x.img")}`, 3)).stderr, /is inside the repository/);
       assert.match((await cli(home, backend, "clmgr export backup_files latest DISK=hdisk18 TARGET=s3://repo/config", 3)).stderr, /is an S3 location, but the repository is a directory/);
+      // The machine refusing (no such directory) is a runtime failure with its message, not an internal error.
+      assert.match((await cli(home, backend, `clmgr export backup_files latest DISK=hdisk18 TARGET=${join(home, "nodir", "x.img")}`, 4)).stderr, /ENOENT: no such file or directory.*nodir.*\[ENOENT\]/);
       const json = await cli(home, backend, "clmgr query backup_files RG_NAME=RG1 --output=json");
       assert.equal((JSON.parse(json.stdout) as FileRow[]).length, 2, "--output=json is JSON");
 

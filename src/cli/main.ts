@@ -32,8 +32,9 @@ export async function main(argv: string[], opts: { argv0?: string } = {}): Promi
     const ctx: Ctx = { home: cbmHome(), prog, out: stdOut(args.json), args, env: process.env };
     await dispatch(ctx);
     return EXIT.ok;
-  } catch (e) {
+  } catch (caught) {
     const out = stdOut(json);
+    const e = fromEnvironment(caught);
     if (e instanceof CbmError) {
       if (json) out.err(JSON.stringify({ error: { code: e.code, message: e.message } }));
       else out.err(`${prog}: ERROR: ${e.message} [${e.code}]`);
@@ -43,6 +44,17 @@ export async function main(argv: string[], opts: { argv0?: string } = {}): Promi
     if (process.env.CBM_DEBUG && e instanceof Error) out.err(e.stack ?? "");
     return EXIT.internal;
   }
+}
+
+/**
+ * The machine refusing something (a permission, a missing directory, a read-only or full disk,
+ * SQLite's own errors) is a runtime failure (exit 4) with the system's message, not a bug (exit 1).
+ */
+function fromEnvironment(e: unknown): unknown {
+  if (!(e instanceof Error) || e instanceof CbmError) return e;
+  const code = (e as { code?: unknown }).code;
+  const system = typeof code === "string" && ("syscall" in e || e.name === "SqliteError");
+  return system ? new CbmError(code, e.message, "runtime", { cause: e }) : e;
 }
 
 async function dispatch(ctx: Ctx): Promise<void> {
