@@ -35,6 +35,11 @@ export async function runBackupJob(home: string, cfg: Config, rg: string, o: Bac
   const res = await backupOnce(home, cfg, rg, o);
   const plan = planProfile(home, cfg, rg);
   if (!retentionConfigured(plan.attrs)) return res;
+  if (o.signal?.aborted) {
+    // Stopped (Ctrl-C) after the backup was written: it stands; its retention waits for the next run.
+    o.onInfo?.("Retention skipped: the run was interrupted after the backup was written (the next backup applies it).");
+    return res;
+  }
   try {
     const repo = await openProfileRepo(plan, { env: o.env });
     try {
