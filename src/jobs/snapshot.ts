@@ -22,6 +22,7 @@ export async function takePointInTime(home: string, cfg: Config, plan: ProfilePl
     targets: splitList(plan.attrs.TARGET_DISKS).map((n) => diskOf(cfg, n)),
     freeze: plan.attrs.FREEZE_METHOD || undefined,
     thaw: plan.attrs.THAW_METHOD || undefined,
+    onInfo,
   });
   onInfo?.(`Point in time: ${pit.method}.`);
   return pit;

@@ -24,6 +24,8 @@ export interface LocalSnapshotOptions {
   thaw?: string;
   /** Seconds allowed for freeze/thaw commands. */
   commandTimeoutSec?: number;
+  /** Told what the operator should know (a disk that grew past its SIZE). */
+  onInfo?: (message: string) => void;
 }
 
 /** Size of a file or block device, in bytes. */
@@ -97,7 +99,26 @@ export async function checkReadable(disks: DiskRef[]): Promise<void> {
       throw new CbmError("CBM_DISK_UNREADABLE", `physical_volume ${d.name}: DEVICE ${d.device} cannot be opened (${e.code ?? e.message}).`);
     });
     await fh.close();
+    const actual = await deviceSize(d.device);
+    if (d.size > actual) {
+      throw validationError(
+        "CBM_DISK_SIZE",
+        `physical_volume ${d.name}: DEVICE ${d.device} has ${actual} bytes, fewer than its SIZE=${d.size}; correct SIZE (clmgr modify physical_volume ${d.name} SIZE=${actual}) or the device. Nothing was written.`,
+      );
+    }
   }
+}
+
+/**
+ * The size to back up: the device's, when SIZE is 0 (the default) or smaller than the device — a
+ * disk that grew is backed up whole (with `onInfo` told to update SIZE), never cut silently at SIZE.
+ */
+async function sourceSize(d: DiskRef, onInfo?: (m: string) => void): Promise<number> {
+  const actual = await deviceSize(d.device);
+  if (d.size > 0 && actual > d.size) {
+    onInfo?.(`Warning: physical_volume ${d.name} has grown to ${actual} bytes (SIZE=${d.size}); backing up all of it. Update SIZE: clmgr modify physical_volume ${d.name} SIZE=${actual}`);
+  }
+  return Math.max(d.size, actual);
 }
 
 /**
@@ -124,8 +145,7 @@ async function checkDistinct(sources: DiskRef[], targets: DiskRef[]): Promise<vo
 export async function localSnapshot(declared: DiskRef[], opts: LocalSnapshotOptions): Promise<PointInTime> {
   const timeout = opts.commandTimeoutSec ?? 300;
   await checkReadable(declared);
-  // SIZE=0 (the default) means "the device's size".
-  const sources = await Promise.all(declared.map(async (d) => ({ ...d, size: d.size || (await deviceSize(d.device)) })));
+  const sources = await Promise.all(declared.map(async (d) => ({ ...d, size: await sourceSize(d, opts.onInfo) })));
   if (opts.targets && opts.targets.length > 0) {
     if (opts.targets.length !== sources.length) {
       throw validationError(
