@@ -316,7 +316,7 @@ describe("cloud backup end to end", () => {
     }
   });
 
-  test("a manifest that cannot be read is named and passed over: the other backups list, restore and take incrementals", async () => {
+  test("a manifest that cannot be read is named and passed over: the other backups list, restore by name and take incrementals; latest refuses", async () => {
     const { home, cleanup } = await tempHome();
     try {
       const backend = fsBackend(join(home, "store"));
@@ -332,7 +332,12 @@ describe("cloud backup end to end", () => {
       const list = await cli(home, backend, "clmgr query backup_files RG_NAME=RG1 -o json");
       assert.equal((JSON.parse(list.stdout) as FileRow[]).length, 2, "the readable backup's two disks are listed");
       assert.match(list.stderr, new RegExp(`Warning: backup ${badId} left out, its manifest cannot be read`));
-      await restoreEquals(home, backend, "latest", "hdisk18", sha0[0]);
+      // "latest" does not quietly become the older backup: the operator names it.
+      const latest = await cli(home, backend, `clmgr restore backup_files latest DISK=hdisk18 TARGET=${join(home, "latest.img")}`, 6);
+      assert.match(latest.stderr, new RegExp(`the backup that is the latest may be ${badId}, whose manifest cannot be read .*to restore an older one, name it`));
+      await assert.rejects(stat(join(home, "latest.img")), "nothing written");
+      const older = (JSON.parse(list.stdout) as FileRow[])[0].id;
+      await restoreEquals(home, backend, older, "hdisk18", sha0[0]);
       const incr = await cli(home, backend, "clmgr backup backup_profile RG1 TYPE=incremental");
       assert.match(incr.stderr, /passed over as an incremental base/);
       await restoreEquals(home, backend, "latest", "hdisk19", sha0[1]);

@@ -19,6 +19,7 @@ import { REPO } from "./codes.ts";
 import type { Engine } from "./engine.ts";
 import { addKeySlot, initRepo, openRepo, type Credential, type InitOptions, type OpenedRepo, type RepoConfig, type ScryptParams } from "./keys.ts";
 import { manifestKey, type Manifest } from "./manifest.ts";
+import { backupIdTime } from "./names.ts";
 import { WORKER_NICE, WorkerPool } from "./pool.ts";
 import { runRestore, type RestoreJob, type RestoreOptions, type RestoreSummary } from "./restore.ts";
 import { runVerify, type VerifyOptions, type VerifyReport } from "./verify.ts";
@@ -149,7 +150,26 @@ export class Repository {
   async findBackup(ref: BackupRef, scope?: BackupScope): Promise<Manifest> {
     const kind = classifyRef(ref);
     if (kind.kind === "id") return pickBackup([await this.manifest(kind.id)], kind, scope);
-    return pickBackup(await this.allManifests(true), kind, scope);
+    const unreadable: Array<{ id: string; message: string }> = [];
+    const all = await readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, (id, e) => {
+      this.warn(`Warning: backup ${id} left out, its manifest cannot be read: ${e.message}`);
+      if (e.kind !== "notfound") unreadable.push({ id, message: e.message });
+    });
+    const m = pickBackup(all, kind, scope);
+    // "latest" or "at this time" must not quietly become an older backup because the one meant
+    // cannot be read: the operator names the older one if that is what they want.
+    if (kind.kind === "latest" || kind.kind === "time") {
+      const skipped = unreadable.filter((u) => u.id > m.id && (kind.kind === "latest" || (backupIdTime(u.id) ?? Infinity) <= kind.time));
+      if (skipped.length > 0) {
+        throw new CbmError(
+          REPO.corrupt,
+          `the backup that ${kind.kind === "latest" ? "is the latest" : "matches that time"} may be ${skipped.at(-1)!.id}, whose manifest cannot be read (${skipped.at(-1)!.message}); ` +
+            `to restore an older one, name it (clmgr query backup_files lists them: ${m.id} is the newest readable)`,
+          "integrity",
+        );
+      }
+    }
+    return m;
   }
 
   private diskJob(m: Manifest, diskName: string, target: string): RestoreJob {
