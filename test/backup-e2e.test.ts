@@ -372,7 +372,8 @@ describe("cloud backup end to end", () => {
 
       // A disk of the volume group while its resource group is online is refused; offline, it is the
       // normal in-place recovery.
-      await cli(home, backend, "clmgr online resource_group RG1");
+      const on = JSON.parse((await cli(home, backend, "clmgr online resource_group RG1 -o json")).stdout) as { state: string; node: string };
+      assert.equal(on.state, "online");
       const live = await Promise.all(disks.map(sha256File));
       const online = await cli(home, backend, "clmgr restore backup_files latest DISK=hdisk18 TARGET=hdisk19", 3);
       assert.match(online.stderr, /hdisk19, a disk of volume group VG1 of resource group RG1, which is online on \S+: take it offline first \(clmgr offline resource_group RG1\).*Nothing was written/);

@@ -76,9 +76,9 @@ export async function onlineOffline(ctx: Ctx): Promise<void> {
     throw usageError("CBM_USAGE", `${ctx.args.verb} applies to resource_group: ${ctx.prog} ${ctx.args.verb} resource_group RG [NODE=node]`);
   }
   const name = objectName(ctx, true)!;
+  let node = "";
   await updateConfig(ctx.home, (c) => {
     const rg = requireObject(c, "resource_group", name);
-    let node = "";
     if (ctx.args.verb === "online") {
       const nodes = (rg.attrs.NODES ?? "").split(",").filter(Boolean);
       node = argAttr(ctx, "NODE") ?? nodes[0] ?? "";
@@ -89,5 +89,6 @@ export async function onlineOffline(ctx: Ctx): Promise<void> {
     }
     return modifyObject(c, "resource_group", name, [["CURRENT_NODE", node]], true);
   });
-  ctx.out.print(`resource_group "${name}" is ${ctx.args.verb}${ctx.args.verb === "online" ? "" : ""}.`);
+  if (ctx.out.json) ctx.out.print(toJson({ resource_group: name, state: ctx.args.verb, node: node || null }));
+  else ctx.out.print(`resource_group "${name}" is ${ctx.args.verb}${node ? ` on ${node}` : ""}.`);
 }
