@@ -86,6 +86,17 @@ test("the paper's walkthrough: storage systems, cloud profile, query, modify, de
   assert.equal(p.STORAGE_NAME, "storage1,storage2");
   assert.equal(p.REPLICATED_RESOURCES, "sample_remote_cg");
 
+  // A cbm.xml from before the primary-first rule (storage2 first) still loads; the rule applies to
+  // what a command changes, and the command that fixes it runs.
+  const xmlPath = join(home, "cbm.xml");
+  const xml = await readFile(xmlPath, "utf8");
+  assert.match(xml, /STORAGE_NAME="storage1,storage2"/);
+  await writeFile(xmlPath, xml.replace('STORAGE_NAME="storage1,storage2"', 'STORAGE_NAME="storage2,storage1"'), { mode: 0o600 });
+  assert.equal(parseAttrLines(await ok("clmgr query backup_profile RG1")).STORAGE_NAME, "storage2,storage1");
+  const reversed = await runCli(home, words("clmgr modify backup_profile RG1 REPLICATED_RESOURCES=sample_remote_cg"));
+  assert.equal(reversed.code, 3);
+  assert.match(reversed.stderr, /names storage2 as the primary, but physical_volume hdisk18 of VG1 is on storage1; give the primary .* STORAGE_NAME=storage1,storage2/);
+  await ok("clmgr modify backup_profile RG1 STORAGE_NAME=storage1,storage2");
   assert.equal((await stat(join(home, "cbm.xml"))).mode & 0o777, 0o600, "cbm.xml is mode 0600");
   const files = await runCli(home, words("clmgr query backup_files RG_NAME=RG1"));
   assert.equal(files.code, 0, files.stderr);

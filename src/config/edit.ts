@@ -5,7 +5,7 @@
 import { validationError } from "../util/errors.ts";
 import type { ClassDef } from "./classes.ts";
 import { type Config, findObject } from "./model.ts";
-import { checkName, normalizeValue, referrers, requireAttr, requireClass, requireObject } from "./validate.ts";
+import { checkEdited, checkName, normalizeValue, referrers, requireAttr, requireClass, requireObject } from "./validate.ts";
 
 export type AttrList = ReadonlyArray<readonly [string, string]>;
 
@@ -32,7 +32,9 @@ export function addObject(cfg: Config, clsName: string, name: string, attrs: Att
     throw validationError("CBM_DUPLICATE", `A ${cls.name} named "${name}" already exists; use modify to change it.`);
   }
   const set = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ""));
-  cfg.objects.push({ cls: cls.name, name, attrs: set });
+  const obj = { cls: cls.name, name, attrs: set };
+  cfg.objects.push(obj);
+  checkEdited(cfg, cls, obj);
   return cfg;
 }
 
@@ -44,6 +46,7 @@ export function modifyObject(cfg: Config, clsName: string, name: string, attrs: 
     if (v === "") delete obj.attrs[k];
     else obj.attrs[k] = v;
   }
+  if (!internal) checkEdited(cfg, cls, obj);
   return cfg;
 }
 

@@ -95,14 +95,6 @@ export function normalizeValue(cls: ClassDef, def: AttrDef, value: string, objNa
       if (!v.startsWith("/") || v.includes("\0")) throw bad();
       return v;
     case "url":
-      // user:password@ in a URL is a secret: refused, and not echoed back.
-      if (/^https?:\/\/[^/\s]*@/.test(v)) {
-        throw validationError(
-          "CBM_BAD_VALUE",
-          `Attribute ${def.name} of ${cls.name} "${objName}" holds credentials (user:password@ in the URL), and cbm.xml never holds a secret: ` +
-            `give the URL without them and name the credentials with ACCESS_KEY_ENV and SECRET_KEY_ENV, or AWS_PROFILE.`,
-        );
-      }
       if (!/^https?:\/\/[^\s]+$/.test(v) && !v.startsWith("/")) throw bad();
       return v;
     case "string":
@@ -230,21 +222,6 @@ function checkProfile(
       );
     }
     if (a("REPLICATED_RESOURCES") === "") throw missing(o, "REPLICATED_RESOURCES", "the remote-copy consistency group");
-    // The first is the primary: the storage that provides the volume groups' disks (when they say).
-    for (const vg of vgs) {
-      const vgo = findObject(cfg, "volume_group", vg);
-      for (const pv of vgo ? splitList(effective(cfg, vgo, "PHYSICAL_VOLUMES")) : []) {
-        const pvo = findObject(cfg, "physical_volume", pv);
-        const on = pvo ? effective(cfg, pvo, "STORAGE_NAME") : "";
-        if (on !== "" && on !== storages[0]) {
-          throw validationError(
-            "CBM_BAD_VALUE",
-            `backup_profile "${o.name}": STORAGE_NAME="${storages.join(",")}" names ${storages[0]} as the primary, but physical_volume ${pv} of ${vg} is on ${on}; ` +
-              `give the primary (the storage of the disks) first: STORAGE_NAME=${on},${storages.find((s) => s !== on) ?? storages[1]}.`,
-          );
-        }
-      }
-    }
   } else {
     if (storages.length > 1) {
       throw validationError(
@@ -315,4 +292,40 @@ export function requireObject(cfg: Config, cls: string, name: string): ConfigObj
     );
   }
   return o;
+}
+
+/**
+ * Rules checked on what a command changes, not on every load: a cbm.xml that predates them must
+ * still load, so that the command that fixes it can run.
+ */
+export function checkEdited(cfg: Config, cls: ClassDef, o: ConfigObject): void {
+  for (const def of cls.attrs) {
+    const v = o.attrs[def.name];
+    // user:password@ in a URL is a secret: refused, and not echoed back.
+    if (def.type.kind === "url" && v !== undefined && /^https?:\/\/[^/\s]*@/.test(v)) {
+      throw validationError(
+        "CBM_BAD_VALUE",
+        `Attribute ${def.name} of ${cls.name} "${o.name}" holds credentials (user:password@ in the URL), and cbm.xml never holds a secret: ` +
+          `give the URL without them and name the credentials with ACCESS_KEY_ENV and SECRET_KEY_ENV, or AWS_PROFILE.`,
+      );
+    }
+  }
+  if (cls.name !== "backup_profile" || effective(cfg, o, "BACKUP_METHOD") !== "remote_storage") return;
+  // The first STORAGE_NAME is the primary: the storage that provides the volume groups' disks (when they say).
+  const storages = splitList(effective(cfg, o, "STORAGE_NAME"));
+  for (const vg of splitList(effective(cfg, o, "VOLUME_GROUP"))) {
+    const vgo = findObject(cfg, "volume_group", vg);
+    for (const pv of vgo ? splitList(effective(cfg, vgo, "PHYSICAL_VOLUMES")) : []) {
+      const pvo = findObject(cfg, "physical_volume", pv);
+      const on = pvo ? effective(cfg, pvo, "STORAGE_NAME") : "";
+      if (on !== "" && storages.length === 2 && on !== storages[0]) {
+        const order = storages.includes(on) ? `${on},${storages.find((s) => s !== on)}` : `${on},<auxiliary>`;
+        throw validationError(
+          "CBM_BAD_VALUE",
+          `backup_profile "${o.name}": STORAGE_NAME="${storages.join(",")}" names ${storages[0]} as the primary, but physical_volume ${pv} of ${vg} is on ${on}; ` +
+            `give the primary (the storage of the disks) first: STORAGE_NAME=${order}.`,
+        );
+      }
+    }
+  }
 }
