@@ -366,6 +366,12 @@ describe("cloud backup end to end", () => {
       assert.match(unknown.stderr, /hdisk18\.2001-01-01_00:00:00\.000000\.img/);
       await assert.rejects(stat(join(home, "x.img")), "no target file created");
 
+      // A larger image file keeps its tail, and the restore says so.
+      const larger = join(home, "larger.img");
+      await writeFile(larger, Buffer.alloc(SMALL_MIB * MiB + 4096, 0x5a));
+      const grown = await cli(home, backend, `clmgr restore backup_files latest DISK=hdisk18 TARGET=${larger}`);
+      assert.match(grown.stderr, new RegExp(`Note: .*larger\\.img has ${SMALL_MIB * MiB + 4096} bytes, more than disk hdisk18 \\(${SMALL_MIB * MiB}\\).*truncate -s ${SMALL_MIB * MiB}`));
+
       const tooSmall = await cli(home, backend, `clmgr restore backup_files latest DISK=hdisk18 TARGET=${small}`, 3);
       assert.match(tooSmall.stderr, /smaller|too small/i);
       assert.deepEqual(await readFile(small), smallBefore, "too-small target untouched");

@@ -4,6 +4,7 @@
  * command line override it, so a machine with no profile (the day the site is gone) can still list
  * and restore: clmgr query backup_files BUCKET_NAME=pha-bucket CLOUD_SERVICE=s3 ENDPOINT=… REPO_KEY=file:/…
  */
+import { stat } from "node:fs/promises";
 import { type Config, effectiveAttrs, findObject } from "../config/model.ts";
 import { loadConfig } from "../config/store.ts";
 import { requireObject } from "../config/validate.ts";
@@ -161,6 +162,14 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
       summary = await interruptible(ctx, "restore", (signal) => repo.restoreVg(m.id, vg, targets, { onProgress, growFiles: false, signal }));
     }
     bar.done();
+    // A larger image file keeps its bytes past the disk's end (it may be a bigger disk): said, since
+    // the file as a whole is then not the backed-up image.
+    for (const d of summary.disks) {
+      const st = await stat(d.target).catch(() => undefined);
+      if (st?.isFile() && st.size > d.size) {
+        ctx.out.err(`Note: ${d.target} has ${st.size} bytes, more than disk ${d.disk} (${d.size}); the bytes after ${d.size} are as they were. For an exact image: truncate -s ${d.size} ${d.target}`);
+      }
+    }
     if (ctx.out.json) return ctx.out.print(toJson(summary));
     ctx.out.print(
       summary.disks.map((d) => `Restored ${d.fileName} (${humanBytes(d.size)}) to ${d.target}`).join("\n") +

@@ -168,9 +168,8 @@ async function openTarget(t: Target): Promise<fsp.FileHandle> {
     }
     // A device stays claimed (O_EXCL) until the restore ends: nobody mounts it half-written.
     const fh = t.kind === "block-device" ? await openDeviceExclusive(target, `restore target for disk ${disk.name}`) : await fsp.open(target, "r+");
-    // An image file becomes exactly the disk: extended when shorter, cut when longer (a tail of old
-    // data would make it a different image).
-    if (t.kind === "file" && (await fh.stat()).size !== disk.size) await fh.truncate(disk.size);
+    // Extended when shorter; a longer file keeps its tail (it may be a bigger disk): the CLI says so.
+    if (t.kind === "file" && (await fh.stat()).size < disk.size) await fh.truncate(disk.size);
     return fh;
   } catch (e) {
     if (e instanceof CbmError) throw e;
