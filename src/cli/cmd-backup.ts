@@ -11,7 +11,7 @@ import { requireObject } from "../config/validate.ts";
 import { runBackupJob } from "../jobs/backup.ts";
 import { recordJob } from "../jobs/history.ts";
 import { interruptible } from "./interrupt.ts";
-import { cloudPlan, diskOf } from "../jobs/plan.ts";
+import { diskOf, requireCloudProfile } from "../jobs/plan.ts";
 import { refuseOnlineDisks } from "../jobs/restore-guard.ts";
 import { REPO, type BackupInfo, type Repository } from "../repo/index.ts";
 import { CbmError, integrityError, usageError, validationError } from "../util/errors.ts";
@@ -66,7 +66,7 @@ export async function backupNow(ctx: Ctx): Promise<void> {
     throw validationError("CBM_BAD_VALUE", `Invalid value "${type}" for attribute TYPE: expected full|incremental.`);
   }
   const cfg = await loadConfig(ctx.home);
-  cloudPlan(ctx.home, cfg, rg); // an unknown or non-cloud profile is refused before a job is recorded
+  requireCloudProfile(cfg, rg); // an unknown or non-cloud profile is refused before a job is recorded
   const bar = progressBar(`backup ${rg}`, !ctx.out.json && process.stderr.isTTY === true);
   const res = await interruptible(ctx, "backup", (signal) =>
     recordJob(ctx.home, { profile: rg, type, trigger: "manual", cfg, env: ctx.env }, () =>
@@ -136,7 +136,7 @@ export async function restoreBackupFiles(ctx: Ctx): Promise<void> {
   if (!ref) throw usageError("CBM_USAGE", `Usage: ${ctx.prog} restore backup_files <name|id|latest> [RG_NAME=RG] [DISK=hdisk] TARGET=... (or AT=time)`);
   const cfg = await loadConfig(ctx.home);
   const targets = restoreTargets(ctx, cfg);
-  await refuseOnlineDisks(cfg, typeof targets === "string" ? [targets] : Object.values(targets), ctx.env);
+  await refuseOnlineDisks(cfg, typeof targets === "string" ? [targets] : Object.values(targets), ctx.env, (m) => ctx.out.err(m));
   const { rg, repo } = await openRepoFor(ctx, cfg);
   if (!repo) throw validationError("CBM_NO_REPOSITORY", `No backup repository is configured${rg ? ` for ${rg}` : ""}; give RG_NAME= or BUCKET_NAME=.`);
   const bar = progressBar("restore", !ctx.out.json && process.stderr.isTTY === true);

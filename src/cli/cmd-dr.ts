@@ -10,7 +10,8 @@
  * attributes BUCKET_NAME, CLOUD_SERVICE, ENDPOINT, ACCESS_KEY_ENV, SECRET_KEY_ENV, REPO_KEY … given on
  * the command line override it, so all of these work from an empty CBM_HOME.
  */
-import { resolve } from "node:path";
+import { realpathSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Config } from "../config/model.ts";
 import { loadConfig } from "../config/store.ts";
 import { storeSpec } from "../jobs/plan.ts";
@@ -71,8 +72,17 @@ function refuseIntoRepository(home: string, attrs: Record<string, string>, targe
   if (attrs.CLOUD_SERVICE === "fs") {
     if (typeof target !== "string") throw refuse("is an S3 location, but the repository is a directory (CLOUD_SERVICE=fs): give a path, or export from an S3 repository");
     const spec = storeSpec(home, attrs);
-    const root = spec.kind === "fs" ? resolve(spec.path) : "";
-    if (root && (resolve(target) === root || resolve(target).startsWith(`${root}/`))) throw refuse(`is inside the repository (${root})`);
+    // Through symlinks too: compare real paths (of the target's directory, which exists if anything does).
+    const real = (p: string) => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return resolve(p);
+      }
+    };
+    const root = spec.kind === "fs" ? real(spec.path) : "";
+    const where = join(real(dirname(target)), basename(target));
+    if (root && (where === root || where.startsWith(`${root}/`))) throw refuse(`is inside the repository (${root})`);
     return;
   }
   if (typeof target === "string" || !attrs.BUCKET_NAME) return;

@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 /** cbm lab up|down|status|demo: the paper's topology on this machine (simulated SVC storage + S3). */
 import { labDown, labStatusJson, labUp, readLabState, type LabState } from "../lab/lab.ts";
 import { runDemo } from "../lab/demo.ts";
@@ -36,11 +37,17 @@ export async function runLab(ctx: Ctx): Promise<void> {
       return;
     }
     case "down": {
-      // Cluster services started on the lab would poll storage that is about to vanish.
-      const { stopDaemon } = await import("../daemon/daemon.ts");
-      const daemon = (await readLabState(ctx.home)) ? await stopDaemon(ctx.home) : undefined;
+      // Cluster services started on the lab would poll storage that is about to vanish; ones that
+      // ran before it (for the site's own profiles) are left alone.
+      const { pidPath, runningPid, stopDaemon } = await import("../daemon/daemon.ts");
+      const lab = await readLabState(ctx.home);
+      const pid = lab ? runningPid(ctx.home) : undefined;
+      const since = pid !== undefined ? (await stat(pidPath(ctx.home)).catch(() => undefined))?.mtimeMs : undefined;
+      const onLab = lab !== undefined && since !== undefined && since >= Date.parse(lab.createdAt);
+      const daemon = onLab ? await stopDaemon(ctx.home) : undefined;
       const st = await labDown(ctx.home);
       if (daemon !== undefined) ctx.out.print(`Cluster services (pid ${daemon}) stopped.`);
+      else if (pid !== undefined) ctx.out.print(`Cluster services (pid ${pid}) keep running: they were started before the lab.`);
       ctx.out.print(st ? `Lab stopped and removed from ${ctx.home}.` : `No lab in ${ctx.home}.`);
       return;
     }

@@ -53,7 +53,9 @@ export async function main(argv: string[], opts: { argv0?: string } = {}): Promi
 function fromEnvironment(e: unknown): unknown {
   if (!(e instanceof Error) || e instanceof CbmError) return e;
   const code = (e as { code?: unknown }).code;
-  const system = typeof code === "string" && ("syscall" in e || e.name === "SqliteError");
+  // SQLite: only what the machine causes (a read-only, full, locked or damaged file); SQLITE_ERROR is ours.
+  const sqlite = e.name === "SqliteError" && typeof code === "string" && /^SQLITE_(READONLY|CANTOPEN|FULL|IOERR|BUSY|LOCKED|PERM|NOTADB|CORRUPT)/.test(code);
+  const system = typeof code === "string" && ("syscall" in e || sqlite);
   return system ? new CbmError(code, e.message, "runtime", { cause: e }) : e;
 }
 

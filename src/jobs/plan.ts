@@ -102,14 +102,19 @@ export function sseOf(a: Record<string, string>): ServerSideEncryption | undefin
  * before a job is recorded or a notify method run: a command that was refused changed nothing.
  */
 export function cloudPlan(home: string, cfg: Config, rg: string, what = "backups"): ProfilePlan {
-  const plan = planProfile(home, cfg, rg);
-  if (plan.attrs.BACKUP_METHOD !== "cloud") {
+  requireCloudProfile(cfg, rg, what);
+  return planProfile(home, cfg, rg);
+}
+
+/** That a cloud backup_profile of this name exists (no more: the rest is the job's, and recorded). */
+export function requireCloudProfile(cfg: Config, rg: string, what = "backups"): void {
+  const method = effective(cfg, requireObject(cfg, "backup_profile", rg), "BACKUP_METHOD");
+  if (method !== "cloud") {
     throw validationError(
       "CBM_NOT_CLOUD",
-      `backup_profile "${rg}" has BACKUP_METHOD=${plan.attrs.BACKUP_METHOD}; ${what} in object storage need BACKUP_METHOD=cloud (remote_storage replicates continuously: clmgr start cluster).`,
+      `backup_profile "${rg}" has BACKUP_METHOD=${method}; ${what} in object storage need BACKUP_METHOD=cloud (remote_storage replicates continuously: clmgr start cluster).`,
     );
   }
-  return plan;
 }
 
 export function planProfile(home: string, cfg: Config, rg: string): ProfilePlan {

@@ -8,7 +8,7 @@ import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import { providerFor } from "../cluster/provider.ts";
 import { effective, findObject, objectsOf, splitList, type Config } from "../config/model.ts";
-import { validationError } from "../util/errors.ts";
+import { errorMessage, validationError } from "../util/errors.ts";
 
 const canonical = (p: string): string => {
   try {
@@ -18,7 +18,7 @@ const canonical = (p: string): string => {
   }
 };
 
-export async function refuseOnlineDisks(cfg: Config, targets: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function refuseOnlineDisks(cfg: Config, targets: string[], env: NodeJS.ProcessEnv = process.env, warn?: (m: string) => void): Promise<void> {
   const disks = new Map<string, { pv: string; vg: string }>();
   for (const vg of objectsOf(cfg, "volume_group")) {
     for (const pv of splitList(effective(cfg, vg, "PHYSICAL_VOLUMES"))) {
@@ -32,7 +32,12 @@ export async function refuseOnlineDisks(cfg: Config, targets: string[], env: Nod
     const hit = disks.get(canonical(t));
     if (!hit) continue;
     for (const rg of objectsOf(cfg, "resource_group").filter((r) => splitList(effective(cfg, r, "VOLUME_GROUP")).includes(hit.vg))) {
-      const where = await provider.whereOnline(rg.name);
+      // The cluster may be down (the disaster this restore is for): then the device's own exclusive
+      // open is the only guard, and the operator is told.
+      const where = await provider.whereOnline(rg.name).catch((e: unknown) => {
+        warn?.(`Warning: cannot tell whether resource group ${rg.name} is online (${errorMessage(e)}); restoring onto its disk ${hit.pv} anyway.`);
+        return undefined;
+      });
       if (where) {
         throw validationError(
           "CBM_TARGET_ONLINE",

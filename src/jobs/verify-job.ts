@@ -24,7 +24,8 @@ import { writeFileAtomic } from "../util/atomic.ts";
 import { CbmError, errorText, validationError } from "../util/errors.ts";
 import { JobHistory } from "./history.ts";
 import { runNotify, type NotifyLog } from "./notify.ts";
-import { cloudPlan } from "./plan.ts";
+import { planProfile, requireCloudProfile } from "./plan.ts";
+import { effectiveAttrs, findObject } from "../config/model.ts";
 import { openProfileRepo } from "./repo-open.ts";
 
 export interface VerifyCursor {
@@ -169,8 +170,8 @@ export interface VerifyJobOptions {
  * CBM_VERIFY_FAILED (kind integrity) when a chunk is missing or corrupt, after recording it.
  */
 export async function runVerifyJob(home: string, cfg: Config, rg: string, o: VerifyJobOptions = {}): Promise<VerifyJobResult> {
-  const plan = cloudPlan(home, cfg, rg, "verify jobs"); // refused before anything is recorded
-  const attrs = plan.attrs;
+  requireCloudProfile(cfg, rg, "verify jobs"); // an unknown or non-cloud profile: refused before anything is recorded
+  const attrs = effectiveAttrs(cfg, findObject(cfg, "backup_profile", rg)!);
   const clock = o.clock ?? clockFromEnv(o.env);
   const hist = o.history ?? JobHistory.open(home);
   const sample = o.sample ?? (Number(attrs.VERIFY_SAMPLE || 100) || 100);
@@ -188,6 +189,7 @@ export async function runVerifyJob(home: string, cfg: Config, rg: string, o: Ver
   try {
     let res: VerifyJobResult;
     try {
+      const plan = planProfile(home, cfg, rg);
       const repo = await openProfileRepo(plan, { env: o.env });
       try {
         res = await verifyRotating(home, repo, { cluster: plan.cluster, rg }, sample, { signal: o.signal });

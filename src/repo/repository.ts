@@ -161,9 +161,11 @@ export class Repository {
     if (kind.kind === "latest" || kind.kind === "time") {
       const skipped = unreadable.filter((u) => u.id > m.id && (kind.kind === "latest" || (backupIdTime(u.id) ?? Infinity) <= kind.time));
       if (skipped.length > 0) {
+        // An unreadable manifest's resource group cannot be told: with a scope it may be another's.
+        const whose = scope?.rg || scope?.cluster ? " (or another resource group's: its manifest cannot tell)" : "";
         throw new CbmError(
           REPO.corrupt,
-          `the backup that ${kind.kind === "latest" ? "is the latest" : "matches that time"} may be ${skipped.at(-1)!.id}, whose manifest cannot be read (${skipped.at(-1)!.message}); ` +
+          `the backup that ${kind.kind === "latest" ? "is the latest" : "matches that time"} may be ${skipped.at(-1)!.id}${whose}, whose manifest cannot be read (${skipped.at(-1)!.message}); ` +
             `to restore an older one, name it (clmgr query backup_files lists them: ${m.id} is the newest readable)`,
           "integrity",
         );
