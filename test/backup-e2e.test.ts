@@ -427,6 +427,7 @@ describe("cloud backup end to end", () => {
 
       // Words a command would ignore, unknown options, a disk mapped twice, a target name that is
       // neither a path nor a disk: refused. A target directory that does not exist: nothing created.
+      await symlink(join(home, "gone.img"), join(home, "dangling.img"));
       const refused: Array<[string, number, RegExp]> = [
         ["clmgr query backup_files NOSUCHRG", 2, /takes no name; given "NOSUCHRG" \(for a resource group, RG_NAME=NOSUCHRG\)/],
         ["clmgr verify backup_files latest bogus", 2, /unexpected argument "bogus"/],
@@ -437,6 +438,7 @@ describe("cloud backup end to end", () => {
         [`clmgr restore backup_files latest TARGETS=hdisk18:${join(home, "t1.img")},hdisk18:${join(home, "t2.img")}`, 2, /disk hdisk18 twice/],
         ["clmgr restore backup_files latest DISK=hdisk18 TARGET=relative.img", 3, /"relative\.img" is neither an absolute path nor a defined physical_volume/],
         [`clmgr restore backup_files latest TARGETS=hdisk18:${join(home, "c1.img")},hdisk19:${join(home, "nodir", "c2.img")}`, 3, /nodir is not writable.*nothing was written/],
+        [`clmgr restore backup_files latest DISK=hdisk18 TARGET=${join(home, "dangling.img")}`, 3, /dangling\.img for disk hdisk18 is a symbolic link to .*gone\.img, which does not exist/],
       ];
       for (const [line, code, re] of refused) assert.match((await cli(home, backend, line, code)).stderr, re, line);
       for (const f of ["t1.img", "t2.img", "c1.img"]) await assert.rejects(stat(join(home, f)), `${f} not created`);

@@ -119,6 +119,11 @@ export async function checkTargets(jobs: RestoreJob[], growFiles = true): Promis
     if (other) throw new CbmError(REPO.badRequest, `disks ${other} and ${d.name} would both be restored to ${job.target}`, "validation");
     seen.set(identity, d.name);
     if (!st) {
+      // A symbolic link to nothing: creating the file would fail on the link itself (EEXIST).
+      const link = await fsp.readlink(job.target).catch(() => undefined);
+      if (link !== undefined) {
+        throw new CbmError(REPO.badRequest, `restore target ${job.target} for disk ${d.name} is a symbolic link to ${link}, which does not exist; give the device or file it should point to. Nothing was written.`, "validation");
+      }
       const dir = path.dirname(path.resolve(job.target));
       await fsp.access(dir, fsConstants.W_OK).catch((e: unknown) => {
         throw new CbmError(REPO.badRequest, `restore target ${job.target} for disk ${d.name} cannot be created: directory ${dir} is not writable (${errorMessage(e)}); nothing was written`, "validation");
