@@ -10,16 +10,15 @@
  * attributes BUCKET_NAME, CLOUD_SERVICE, ENDPOINT, ACCESS_KEY_ENV, SECRET_KEY_ENV, REPO_KEY … given on
  * the command line override it, so all of these work from an empty CBM_HOME.
  */
-import { realpathSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
 import type { Config } from "../config/model.ts";
 import { loadConfig } from "../config/store.ts";
 import { storeSpec } from "../jobs/plan.ts";
 import { pruneSettings, pruneText, pruneWith } from "../jobs/prune.ts";
 import { openObjectStore } from "../objectstore/open.ts";
 import { badText, runVerifyJob, type VerifyJobResult } from "../jobs/verify-job.ts";
-import { exportDisk, readVerified } from "../repo/index.ts";
+import { exportDisk, readVerified, REPOSITORY_NAMES } from "../repo/index.ts";
 import { CbmError, usageError, validationError } from "../util/errors.ts";
+import { canonicalPath } from "../util/paths.ts";
 import { objectName } from "./cmd-config.ts";
 import { argAttr, checkAttrs, type Ctx } from "./context.ts";
 import { interruptible } from "./interrupt.ts";
@@ -59,9 +58,6 @@ function parseTarget(t: string): { bucket: string; key: string } | string {
   return t;
 }
 
-/** Top-level names of a repository's objects (docs/format.md §1): an export must never land on them. */
-const REPOSITORY_NAMES = ["config", "keys", "chunks", "manifests", "leases", "prune", "verified", "sweeps"];
-
 /**
  * An export goes somewhere other than the repository it reads: never over its objects (an image
  * written as `config` would make every backup unreadable), and an s3:// target only from an S3
@@ -72,16 +68,9 @@ function refuseIntoRepository(home: string, attrs: Record<string, string>, targe
   if (attrs.CLOUD_SERVICE === "fs") {
     if (typeof target !== "string") throw refuse("is an S3 location, but the repository is a directory (CLOUD_SERVICE=fs): give a path, or export from an S3 repository");
     const spec = storeSpec(home, attrs);
-    // Through symlinks too: compare real paths (of the target's directory, which exists if anything does).
-    const real = (p: string) => {
-      try {
-        return realpathSync(p);
-      } catch {
-        return resolve(p);
-      }
-    };
-    const root = spec.kind === "fs" ? real(spec.path) : "";
-    const where = join(real(dirname(target)), basename(target));
+    // Through symlinks too: compare real paths.
+    const root = spec.kind === "fs" ? canonicalPath(spec.path) : "";
+    const where = canonicalPath(target);
     if (root && (where === root || where.startsWith(`${root}/`))) throw refuse(`is inside the repository (${root})`);
     return;
   }

@@ -4,19 +4,10 @@
  * own view catches the rest — image files, or a volume group held by nothing the kernel can see:
  * a target that is a disk of a volume group whose resource group is online is refused.
  */
-import { realpathSync } from "node:fs";
-import { resolve } from "node:path";
 import { providerFor } from "../cluster/provider.ts";
 import { effective, findObject, objectsOf, splitList, type Config } from "../config/model.ts";
 import { errorMessage, validationError } from "../util/errors.ts";
-
-const canonical = (p: string): string => {
-  try {
-    return realpathSync(p);
-  } catch {
-    return resolve(p);
-  }
-};
+import { canonicalPath } from "../util/paths.ts";
 
 export async function refuseOnlineDisks(cfg: Config, targets: string[], env: NodeJS.ProcessEnv = process.env, warn?: (m: string) => void): Promise<void> {
   const disks = new Map<string, { pv: string; vg: string }>();
@@ -24,12 +15,12 @@ export async function refuseOnlineDisks(cfg: Config, targets: string[], env: Nod
     for (const pv of splitList(effective(cfg, vg, "PHYSICAL_VOLUMES"))) {
       const pvo = findObject(cfg, "physical_volume", pv);
       const device = pvo ? effective(cfg, pvo, "DEVICE") : "";
-      if (device) disks.set(canonical(device), { pv, vg: vg.name });
+      if (device) disks.set(canonicalPath(device), { pv, vg: vg.name });
     }
   }
   const provider = providerFor(cfg, env);
   for (const t of targets) {
-    const hit = disks.get(canonical(t));
+    const hit = disks.get(canonicalPath(t));
     if (!hit) continue;
     for (const rg of objectsOf(cfg, "resource_group").filter((r) => splitList(effective(cfg, r, "VOLUME_GROUP")).includes(hit.vg))) {
       // The cluster may be down (the disaster this restore is for): then the device's own exclusive

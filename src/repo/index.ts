@@ -1,5 +1,5 @@
 /** Public API of the repository layer (see docs/format.md and repository.ts). */
-export { Repository, backupInfo, type BackupInfo } from "./repository.ts";
+export { Repository, backupInfo, REPOSITORY_NAMES, type BackupInfo } from "./repository.ts";
 export type { BackupOptions, BackupSummary, BackupProgress, BackupMeta, BackupVgInput, BackupDiskInput, BackupDiskSummary } from "./backup.ts";
 export type { RestoreOptions, RestoreSummary, RestoreProgress, RestoreDiskSummary } from "./restore.ts";
 export type { VerifyOptions, VerifyReport, BadChunk, ChunkUse } from "./verify.ts";

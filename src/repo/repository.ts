@@ -17,8 +17,11 @@ import { runBackup, type BackupOptions, type BackupSummary } from "./backup.ts";
 import { classifyRef, findDisk, inScope, listBackupIds, pickBackup, readManifest, readManifests, type BackupRef, type BackupScope } from "./catalog.ts";
 import { REPO } from "./codes.ts";
 import type { Engine } from "./engine.ts";
-import { addKeySlot, initRepo, openRepo, type Credential, type InitOptions, type OpenedRepo, type RepoConfig, type ScryptParams } from "./keys.ts";
-import { manifestKey, type Manifest } from "./manifest.ts";
+import { addKeySlot, initRepo, KEYS_PREFIX, openRepo, type Credential, type InitOptions, type OpenedRepo, type RepoConfig, type ScryptParams } from "./keys.ts";
+import { MANIFESTS_PREFIX, manifestKey, type Manifest } from "./manifest.ts";
+import { CHUNKS_PREFIX } from "./chunkindex.ts";
+import { LEASES_PREFIX, SWEEPS_PREFIX } from "./lease.ts";
+import { PRUNE_PREFIX, VERIFIED_PREFIX } from "./prune.ts";
 import { backupIdTime } from "./names.ts";
 import { WORKER_NICE, WorkerPool } from "./pool.ts";
 import { runRestore, type RestoreJob, type RestoreOptions, type RestoreSummary } from "./restore.ts";
@@ -61,6 +64,9 @@ export function backupInfo(m: Manifest): BackupInfo {
     })),
   };
 }
+
+/** Top-level names of a repository's objects (docs/format.md §1): nothing else may be written there. */
+export const REPOSITORY_NAMES: readonly string[] = ["config", ...[KEYS_PREFIX, CHUNKS_PREFIX, MANIFESTS_PREFIX, LEASES_PREFIX, SWEEPS_PREFIX, PRUNE_PREFIX, VERIFIED_PREFIX].map((p) => p.replace(/\/$/, ""))];
 
 /** How an opened repository runs its work. */
 export interface RunOptions {
@@ -127,19 +133,28 @@ export class Repository {
     return readManifest(this.store, id, this.opened.keys.manifestKey);
   }
 
+  /** Every manifest, oldest first; one that cannot be read is an error (prune, retention). */
+  private async allManifests(): Promise<Manifest[]> {
+    return readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey);
+  }
+
   /**
-   * Every manifest, oldest first. `lenient` (listing, lookups): one that cannot be read is left out
-   * with a warning naming it, so the other backups stay listable and restorable; strict (prune,
-   * verify): it is an error.
+   * Every readable manifest, oldest first, and the backups whose manifest cannot be read (left out,
+   * so the others stay listable and restorable; `warn`: with a warning naming each). One deleted
+   * since the listing (a prune) is simply gone, not damage, and is not among them.
    */
-  private async allManifests(lenient = false): Promise<Manifest[]> {
-    const skip = lenient ? (id: string, e: CbmError) => this.warn(`Warning: backup ${id} left out, its manifest cannot be read: ${e.message}`) : undefined;
-    return readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, skip);
+  private async readableManifests(warn: boolean): Promise<{ manifests: Manifest[]; unreadable: Array<{ id: string; message: string }> }> {
+    const unreadable: Array<{ id: string; message: string }> = [];
+    const manifests = await readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, (id, e) => {
+      if (warn) this.warn(`Warning: backup ${id} left out, its manifest cannot be read: ${e.message}`);
+      if (e.kind !== "notfound") unreadable.push({ id, message: e.message });
+    });
+    return { manifests, unreadable };
   }
 
   /** Every backup (optionally of one cluster/RG), oldest first. */
   async listBackups(scope?: BackupScope): Promise<BackupInfo[]> {
-    return (await this.allManifests(true)).filter((m) => inScope(m, scope)).map(backupInfo);
+    return (await this.readableManifests(true)).manifests.filter((m) => inScope(m, scope)).map(backupInfo);
   }
 
   /**
@@ -150,12 +165,8 @@ export class Repository {
   async findBackup(ref: BackupRef, scope?: BackupScope): Promise<Manifest> {
     const kind = classifyRef(ref);
     if (kind.kind === "id") return pickBackup([await this.manifest(kind.id)], kind, scope);
-    const unreadable: Array<{ id: string; message: string }> = [];
-    const all = await readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, (id, e) => {
-      this.warn(`Warning: backup ${id} left out, its manifest cannot be read: ${e.message}`);
-      if (e.kind !== "notfound") unreadable.push({ id, message: e.message });
-    });
-    const m = pickBackup(all, kind, scope);
+    const { manifests, unreadable } = await this.readableManifests(true);
+    const m = pickBackup(manifests, kind, scope);
     // "latest" or "at this time" must not quietly become an older backup because the one meant
     // cannot be read: the operator names the older one if that is what they want.
     if (kind.kind === "latest" || kind.kind === "time") {
@@ -215,12 +226,8 @@ export class Repository {
     if (backupRef !== "all") return runVerify(this.engine, [await this.findBackup(backupRef, o.scope)], o);
     // An unreadable manifest is a finding (whatever its scope: it cannot be told) and the others
     // are still checked.
-    const unreadable: VerifyReport["unreadable"] = [];
-    // One deleted since the listing (a prune) is simply gone, not damage.
-    const all = await readManifests(this.store, await listBackupIds(this.store), this.opened.keys.manifestKey, (id, e) => {
-      if (e.kind !== "notfound") unreadable.push({ id, message: e.message });
-    });
-    return runVerify(this.engine, all.filter((m) => inScope(m, o.scope)), o, unreadable);
+    const { manifests, unreadable } = await this.readableManifests(false);
+    return runVerify(this.engine, manifests.filter((m) => inScope(m, o.scope)), o, unreadable);
   }
 
   /** Deletes a backup's manifest (its chunks stay until prune). Unknown id → CBM_BACKUP_NOT_FOUND. */
