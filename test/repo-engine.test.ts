@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
-import { chunkObjectKey, imageDigestOf } from "../src/repo/chunk.ts";
+import { imageDigestOf } from "../src/repo/chunk.ts";
+import { ChunkIndex } from "../src/repo/chunkindex.ts";
+import { parsePackKey } from "../src/repo/pack.ts";
 import { Repository, type BackupSummary, type BackupVgInput } from "../src/repo/index.ts";
 import { Lease, LEASE_TTL_MS, LEASES_PREFIX } from "../src/repo/lease.ts";
 import { CbmError } from "../src/util/errors.ts";
@@ -192,9 +194,12 @@ describe("repository engine on the fs store (VG1 = hdisk18 + hdisk19, 256 MiB ea
     const disk = (await repo.findBackup(full.id)).vgs[0].disks[1]; // hdisk19
     const i = disk.chunks.findIndex((c, k) => c !== null && k > 3);
     const id = disk.chunks[i]!;
-    const file = join(dir, "repo", ...chunkObjectKey(id).split("/"));
+    // The chunk sits in a pack with up to two others (format §5.1): flip a byte of its part.
+    const loc = (await ChunkIndex.fromListing(store)).location(id)!;
+    assert.match(loc.key, /^packs\//);
+    const file = join(dir, "repo", ...loc.key.split("/"));
     const bytes = await readFile(file);
-    bytes[100] ^= 0x01;
+    bytes[loc.offset + 100] ^= 0x01;
     await writeFile(file, bytes);
     const offset = i * disk.chunkSize;
     await assert.rejects(
@@ -211,10 +216,17 @@ describe("repository engine on the fs store (VG1 = hdisk18 + hdisk19, 256 MiB ea
     // A full backup does not repair a corrupt chunk it finds listed (listing, no download) — but it
     // re-stores a missing one:
     await rm(file);
+    const lost = new Set(parsePackKey(loc.key)!.map((e) => e.id));
+    const usedBy = async (bid: string, disks?: string[]) => {
+      const m = await repo.findBackup(bid);
+      return new Set(m.vgs.flatMap((vg) => vg.disks.filter((d) => !disks || disks.includes(d.name)).flatMap((d) => d.chunks.filter((c): c is string => c !== null && lost.has(c)))));
+    };
     const v = await repo.verify(incr.id);
-    assert.equal(v.missing, 1);
+    assert.equal(v.missing, (await usedBy(incr.id)).size);
+    assert.ok(v.missing >= 1);
     const again = await repo.backup({ type: "full", meta, vgs: [{ name: "VG1", disks: [vgs[0].disks[1]] }], compression: true });
-    assert.equal(again.chunksNew, 1);
+    assert.equal(again.chunksNew, (await usedBy(again.id)).size, "the full stores again exactly the lost chunks it needs");
+    assert.ok(again.chunksNew >= 1);
     assert.equal((await repo.verify("all")).ok, true);
   });
 

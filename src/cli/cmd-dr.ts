@@ -167,12 +167,9 @@ export async function queryRepository(ctx: Ctx): Promise<void> {
   try {
     const backups = await repo.listBackups();
     const verified = await readVerified(repo.store);
-    let chunks = 0;
-    let bytes = 0;
-    await repo.store.list("chunks/", (i) => {
-      chunks++;
-      bytes += i.size;
-    });
+    const index = await repo.chunkIndex();
+    const chunks = index.size;
+    const bytes = index.bytes;
     const groups = new Map<string, { cluster: string; rg: string; backups: number; first: string; last: string; lastId: string; verified: number; disks: Set<string> }>();
     for (const b of backups) {
       const k = `${b.cluster}\u0000${b.rg}`;

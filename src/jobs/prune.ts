@@ -6,13 +6,16 @@
  */
 import type { Config } from "../config/model.ts";
 import { policyActive, prune, type PruneReport, type Repository, type RetentionPolicy } from "../repo/index.ts";
-import { planProfile } from "./plan.ts";
+import type { ServerSideEncryption } from "../objectstore/index.ts";
+import { planProfile, sseOf } from "./plan.ts";
 import { openProfileRepo } from "./repo-open.ts";
 
 export interface PruneSettings {
   policy: RetentionPolicy;
   graceMs: number;
   lockDays: number;
+  /** The profile's ENCRYPTION, for the packs a repack writes. */
+  sse?: ServerSideEncryption;
 }
 
 const num = (v: string | undefined, def: number) => (v === undefined || v === "" ? def : Number(v));
@@ -27,6 +30,7 @@ export function pruneSettings(attrs: Record<string, string>): PruneSettings {
     },
     graceMs: num(attrs.PRUNE_GRACE_HOURS, 24) * 3_600_000,
     lockDays: num(attrs.OBJECT_LOCK_DAYS, 0),
+    sse: sseOf(attrs),
   };
 }
 
@@ -36,7 +40,7 @@ export function retentionConfigured(attrs: Record<string, string>): boolean {
 }
 
 export function pruneWith(repo: Repository, cluster: string, rg: string, s: PruneSettings, o: { dryRun?: boolean; onInfo?: (m: string) => void } = {}): Promise<PruneReport> {
-  return prune(repo, { policy: s.policy, scope: { cluster, rg }, graceMs: s.graceMs, lockDays: s.lockDays, dryRun: o.dryRun, onInfo: o.onInfo });
+  return prune(repo, { policy: s.policy, scope: { cluster, rg }, graceMs: s.graceMs, lockDays: s.lockDays, sse: s.sse, dryRun: o.dryRun, onInfo: o.onInfo });
 }
 
 /** Prune of one profile's repository under the profile's policy. */
@@ -65,7 +69,8 @@ export function pruneText(r: PruneReport): string {
   lines.push(
     `${r.dryRun ? "Dry run: " : ""}${verb} ${r.dryRun ? r.forget.length : r.forgotten.length} backup(s), kept ${r.keep.length}; ` +
       `${r.chunksReferenced} chunk(s) referenced, ${r.chunksUnreferenced} unreferenced, ${r.chunksMarked} newly marked, ` +
-      `${r.dryRun ? "would delete" : "deleted"} ${r.chunksDeleted} (${r.bytesFreed} bytes), ${r.chunksPending} waiting for the grace period.`,
+      `${r.dryRun ? "would delete" : "deleted"} ${r.chunksDeleted} (${r.objectsDeleted} object(s), ${r.bytesFreed} bytes), ` +
+      `${r.chunksRepacked} live chunk(s) copied out of partly used packs (${r.bytesRepacked} bytes), ${r.chunksPending} waiting for the grace period.`,
   );
   if (r.deferred) lines.push(`Deletion deferred: ${r.deferred}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);

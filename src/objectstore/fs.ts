@@ -17,6 +17,7 @@ import { constants as fsc } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { errorMessage } from "../util/errors.ts";
+import { bodyParts, type Body } from "./body.ts";
 import { OBJ, ObjectStoreError, existsError, notFoundError, rangeError } from "./errors.ts";
 import { TMP_MARK, checkRange, validateKey, validatePrefix } from "./keys.ts";
 import type { ObjectInfo, ObjectStore, PutOptions } from "./types.ts";
@@ -68,12 +69,14 @@ export class FsObjectStore implements ObjectStore {
     );
   }
 
-  async put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void> {
+  async put(key: string, body: Body, opts?: PutOptions): Promise<void> {
     await this.write(key, opts, async (fh) => {
-      let off = 0;
-      while (off < body.length) {
-        const { bytesWritten } = await fh.write(body, off, body.length - off);
-        off += bytesWritten;
+      for (const part of bodyParts(body)) {
+        let off = 0;
+        while (off < part.length) {
+          const { bytesWritten } = await fh.write(part, off, part.length - off);
+          off += bytesWritten;
+        }
       }
     });
   }

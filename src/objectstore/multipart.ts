@@ -13,7 +13,7 @@
  * upload never leaves a partial object under the key. (Servers without AbortMultipartUpload, such as
  * s3rver, keep the orphaned parts, invisible to GET and LIST.)
  */
-import { createHash } from "node:crypto";
+import { md5Base64 } from "./body.ts";
 import type { CompletedPart, CreateMultipartUploadCommandInput, S3Client } from "@aws-sdk/client-s3";
 import { OBJ, ObjectStoreError } from "./errors.ts";
 import type { Recover } from "./retry.ts";
@@ -40,7 +40,6 @@ export interface MultipartTarget {
   storedSize: () => Promise<number | undefined>;
 }
 
-export const md5Base64 = (b: Uint8Array): string => createHash("md5").update(b).digest("base64");
 
 /** Part n (1-based) size: doubles after half the part budget, so long streams still fit. */
 export function partSizeFor(base: number, n: number): number {

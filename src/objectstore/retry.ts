@@ -19,6 +19,7 @@
  *    continuation token) with this same policy.
  */
 import { ObjectStoreError, OBJ, isTransient } from "./errors.ts";
+import { bodyBytes, bodyLength, type Body } from "./body.ts";
 import type { ObjectInfo, ObjectStore, PutOptions } from "./types.ts";
 
 export interface RetryPolicy {
@@ -102,14 +103,14 @@ function exhausted(op: string, attempts: number, e: unknown): unknown {
  */
 export function createOnlyRecover(
   opts: PutOptions | undefined,
-  body: Uint8Array,
+  body: Body,
   stored: () => Promise<Uint8Array>,
 ): Recover<undefined> | undefined {
   if (!opts?.ifNoneMatch) return undefined;
   return async (e) => {
     if (!(e instanceof ObjectStoreError) || e.code !== OBJ.exists) return undefined;
     const got = await stored().catch(() => undefined);
-    return got && got.length === body.length && Buffer.compare(got, body) === 0 ? { ok: true, value: undefined } : undefined;
+    return got && got.length === bodyLength(body) && Buffer.compare(got, bodyBytes(body)) === 0 ? { ok: true, value: undefined } : undefined;
   };
 }
 
@@ -137,7 +138,7 @@ class RetryingStore implements ObjectStore {
     if (ensure) await retrying(this.policy, `create ${this.inner.location}`, () => ensure(opts));
   }
 
-  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void> {
+  put(key: string, body: Body, opts?: PutOptions): Promise<void> {
     return retrying(
       this.policy,
       `put ${key}`,

@@ -39,7 +39,8 @@ import type {
 } from "@aws-sdk/client-s3";
 import { OBJ, ObjectStoreError, notFoundError } from "./errors.ts";
 import { bucketNameProblem, checkRange, validateKey, validatePrefix } from "./keys.ts";
-import { md5Base64, uploadStream } from "./multipart.ts";
+import { bodyBytes, bodyLength, md5Base64, type Body } from "./body.ts";
+import { uploadStream } from "./multipart.ts";
 import { createOnlyRecover, retrying, type Recover, type RetryPolicy } from "./retry.ts";
 import { DirectS3, PLAIN_PATH, readBody } from "./s3direct.ts";
 import { mapS3Error, s3ErrorCode } from "./s3errors.ts";
@@ -267,7 +268,7 @@ export class S3ObjectStore implements ObjectStore {
     return h;
   }
 
-  async put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void> {
+  async put(key: string, body: Body, opts?: PutOptions): Promise<void> {
     const Key = this.s3Key(key);
     const contentMd5 = opts?.contentMd5 ?? (opts?.payloadSha256 && !opts.retainUntil ? undefined : md5Base64(body));
     const payloadSha256 = opts?.payloadSha256;
@@ -278,8 +279,8 @@ export class S3ObjectStore implements ObjectStore {
         ...this.writeParams(opts),
         Bucket: this.bucket,
         Key,
-        Body: body,
-        ContentLength: body.length,
+        Body: bodyBytes(body),
+        ContentLength: bodyLength(body),
         ContentMD5: contentMd5,
         IfNoneMatch: opts?.ifNoneMatch ? "*" : undefined,
       });

@@ -19,6 +19,7 @@ import type { Readable } from "node:stream";
 import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { XMLParser } from "fast-xml-parser";
+import { bodyBytes, bodyLength, bodyParts, type Body } from "./body.ts";
 import { OBJ, ObjectStoreError } from "./errors.ts";
 import type { ObjectInfo } from "./types.ts";
 
@@ -105,15 +106,15 @@ export class DirectS3 {
    * network errors and timeouts. `payloadSha256`: the body's hex SHA-256, signed instead of hashing
    * the body here.
    */
-  async send(method: string, s3Key: string | undefined, opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: Uint8Array; payloadSha256?: string } = {}): Promise<DirectResponse> {
+  async send(method: string, s3Key: string | undefined, opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: Body; payloadSha256?: string } = {}): Promise<DirectResponse> {
     const u = this.o.url;
     const path = s3Key === undefined ? this.base : `${this.base}/${s3Key}`;
     const headers: Record<string, string> = { host: u.host, ...opts.headers };
     // A PUT always has a length: without one it would go out chunked, which S3 refuses.
-    if (opts.body || method === "PUT") headers["content-length"] = String(opts.body?.length ?? 0);
+    if (opts.body || method === "PUT") headers["content-length"] = String(opts.body ? bodyLength(opts.body) : 0);
     if (opts.payloadSha256) headers["x-amz-content-sha256"] = opts.payloadSha256;
     const query = opts.query ?? {};
-    const signed = await this.signer.sign({ method, protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined, path, query, headers, body: opts.body });
+    const signed = await this.signer.sign({ method, protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined, path, query, headers, body: opts.body && !opts.payloadSha256 ? bodyBytes(opts.body) : undefined });
     const qs = Object.entries(query)
       .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
       .join("&");
@@ -148,7 +149,8 @@ export class DirectS3 {
       req.on("error", (e) => {
         if (!responded) reject(e);
       });
-      req.end(opts.body);
+      for (const part of opts.body ? bodyParts(opts.body) : []) req.write(part);
+      req.end();
     });
   }
 
@@ -159,7 +161,7 @@ export class DirectS3 {
     return { body: r.body, contentRange: r.headers["content-range"] };
   }
 
-  async put(s3Key: string, body: Uint8Array, headers: Record<string, string>, payloadSha256: string | undefined): Promise<void> {
+  async put(s3Key: string, body: Body, headers: Record<string, string>, payloadSha256: string | undefined): Promise<void> {
     const r = await this.send("PUT", s3Key, { headers, body, payloadSha256 });
     if (r.status !== 200) throw errorOf("PUT", r);
   }

@@ -3,6 +3,8 @@
  * contracts callers may rely on. Retries, fault injection and metrics are wrappers around it
  * (see retry.ts), never repeated inside a backend.
  */
+import type { Body } from "./body.ts";
+
 export interface ObjectInfo {
   key: string;
   size: number;
@@ -42,9 +44,10 @@ export interface ObjectStore {
   readonly checksUploads?: boolean;
   /**
    * Stores the whole body under key. Atomic: readers see either the previous object (or none) or the
-   * complete new one, never a part. Overwrites unless ifNoneMatch.
+   * complete new one, never a part. Overwrites unless ifNoneMatch. Several parts are stored back to
+   * back as one object.
    */
-  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void>;
+  put(key: string, body: Body, opts?: PutOptions): Promise<void>;
   /**
    * Stores a large object from a stream of unknown length (multipart on S3, temp+rename on fs).
    * Same atomicity as put.

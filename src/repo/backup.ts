@@ -14,13 +14,15 @@ import type { ServerSideEncryption } from "../objectstore/types.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { deviceSize, readFully } from "./blockdev.ts";
 import { inScope, isUnreadableManifest, listBackupIds, readManifest, writeManifest } from "./catalog.ts";
-import { chunkCount, chunkObjectKey, chunkRange, ImageDigest } from "./chunk.ts";
+import { chunkCount, chunkRange, ImageDigest } from "./chunk.ts";
 import { ChunkIndex } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
 import { BACKUP_CONCURRENCY, type Engine } from "./engine.ts";
+import { writesPacks } from "./keys.ts";
 import { abandonedLeases, Lease, waitForSweeps } from "./lease.ts";
 import { manifestKey, type Manifest, type ManifestDisk } from "./manifest.ts";
 import { backupFileName, checkNamePart, dateToMicros, formatIsoMicros, makeBackupId, nowMicros } from "./names.ts";
+import { chunksPerObject, objectKeyFor } from "./pack.ts";
 import { Arena } from "./pool.ts";
 import { sealedBound } from "./sealed.ts";
 import { TaskGroup } from "./tasks.ts";
@@ -273,15 +275,30 @@ async function learnKnownChunks(e: Engine, o: BackupOptions, id: string): Promis
   return { index: await ChunkIndex.fromListing(e.store, abandoned.since), abandoned };
 }
 
+/** An encoded chunk waiting in its encoded-object slot to go out in a pack. */
+interface PackMember {
+  id: string;
+  slot: number;
+  length: number;
+  /** Upload checksums the worker computed with the encoding (single-chunk objects only). */
+  sha256?: string;
+  md5?: string;
+  disk: PlannedDisk;
+}
+
 async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Promise<ChunkIndex>): Promise<string[]> {
   const pool = e.pool();
   const chunkSize = e.config.chunkSize;
   const concurrency = o.concurrency ?? BACKUP_CONCURRENCY;
+  // Chunks per object: packs of up to three in a version 2 repository (format §5.1), one chunk
+  // object each in version 1.
+  const perPack = chunksPerObject(e.config);
+  const packs = writesPacks(e.config);
   // Two arenas, so that no chunk-sized buffer is allocated per chunk: plaintext slots (a few per
-  // worker: read, hash, encode) and encoded-object slots (one per upload in flight; workers encode
-  // into them, uploads read from them). Known and zero chunks never wait for an upload.
+  // worker: read, hash, encode) and encoded-object slots (uploads in flight plus a pack being
+  // filled; workers encode into them, uploads send from them). Known and zero chunks never wait.
   const arena = new Arena(2 * pool.size + 2, chunkSize);
-  const outArena = new Arena(concurrency, sealedBound(chunkSize));
+  const outArena = new Arena(concurrency + perPack - 1, sealedBound(chunkSize));
   const group = new TaskGroup(o.signal);
   const uploading = new Set<string>();
   const progress: BackupProgress = {
@@ -292,13 +309,40 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Pr
     chunksTotal: 0,
   };
   const report = () => o.onProgress?.({ ...progress });
-  // Chunk PUTs carry the worker-computed SHA-256 of the object as their signed payload hash (the
+  // Uploads carry the worker-computed SHA-256 of the object as their signed payload hash (the
   // server checks it), and a Content-MD5 only where object lock requires one; neither is computed
   // for a store that would not send it (a directory).
   const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}) };
   const sha256 = e.store.checksUploads === true;
   const md5 = sha256 && o.retainUntil !== undefined;
   const stoppedOrSlot = (): Promise<number | undefined> => arena.acquireUnless(group);
+
+  let filling: PackMember[] = [];
+  /** Stores encoded chunks as one object (their slots are given back whatever happens). */
+  const upload = async (members: PackMember[]): Promise<void> => {
+    try {
+      let sums: { sha256?: string; md5?: string } = members.length === 1 ? members[0] : {};
+      if ((sha256 && !sums.sha256) || (md5 && !sums.md5)) {
+        sums = await pool.run({ op: "checksums", parts: members.map((m) => outArena.ref(m.slot, m.length)), sha256, md5 });
+      }
+      const key = objectKeyFor(members, packs);
+      await e.store.put(
+        key,
+        members.map((m) => outArena.view(m.slot, m.length)),
+        { ...putOpts, payloadSha256: sums.sha256, contentMd5: sums.md5 },
+      );
+    } finally {
+      for (const m of members) outArena.release(m.slot);
+    }
+    const index = await known;
+    for (const m of members) {
+      index.add(m.id);
+      m.disk.stats.bytesNew += m.length;
+      m.disk.stats.chunksNew++;
+      progress.bytesStored += m.length;
+      progress.chunksNew++;
+    }
+  };
 
   // The image digest comes from the chunks' digests (docs/format.md §6): one hash pass over the
   // data, in any order, in parallel.
@@ -331,19 +375,21 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Pr
             if (!index.has(cid) && !uploading.has(cid)) {
               uploading.add(cid);
               const out = await outArena.acquire();
+              let enc;
               try {
-                const enc = await pool.run({ op: "encodeInto", id: cid, compress: o.compression, sha256, md5, ...arena.ref(slot, length), out: outArena.ref(out, outArena.slotSize) });
-                arena.release(slot); // the plaintext is done with: the next read may start
-                released = true;
-                await e.store.put(chunkObjectKey(cid), outArena.view(out, enc.length), { ...putOpts, payloadSha256: enc.sha256, contentMd5: enc.md5 });
-                d.stats.bytesNew += enc.length;
-                progress.bytesStored += enc.length;
-              } finally {
+                enc = await pool.run({ op: "encodeInto", id: cid, compress: o.compression, sha256: sha256 && perPack === 1, md5: md5 && perPack === 1, ...arena.ref(slot, length), out: outArena.ref(out, outArena.slotSize) });
+              } catch (err) {
                 outArena.release(out);
+                throw err;
               }
-              index.add(cid);
-              d.stats.chunksNew++;
-              progress.chunksNew++;
+              arena.release(slot); // the plaintext is done with: the next read may start
+              released = true;
+              filling.push({ id: cid, slot: out, length: enc.length, sha256: enc.sha256, md5: enc.md5, disk: d });
+              if (filling.length >= perPack) {
+                const full = filling;
+                filling = [];
+                await upload(full);
+              }
             }
           }
         } finally {
@@ -355,6 +401,7 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Pr
     }
   }
   await group.finish("backup");
+  if (filling.length > 0) await upload(filling); // the last, partly filled pack
   return images.map((d) => d.hex());
 }
 

@@ -17,7 +17,19 @@ import { TOOL } from "./version.ts";
 
 export const CONFIG_KEY = "config";
 export const KEYS_PREFIX = "keys/";
+/** Version of key slots and manifests (and of the sealed header byte). */
 export const FORMAT_VERSION = 1;
+/**
+ * Repository (config) version new repositories get: 2 stores chunks in packs (format §5.1). A
+ * version 1 repository keeps one object per chunk, so that older programs still read it.
+ */
+export const REPO_VERSION = 2;
+const REPO_VERSIONS_READ = [1, 2];
+
+/** True when chunks are written in packs (config version 2), false for version 1 chunk objects. */
+export function writesPacks(c: Pick<RepoConfig, "version">): boolean {
+  return c.version >= 2;
+}
 
 /** How to unlock (or, for init, protect) a repository. keyBytes is for programs holding the key. */
 export type Credential = { passphrase: string } | { keyFile: string } | { keyBytes: Uint8Array };
@@ -107,8 +119,8 @@ export function parseConfig(bytes: Uint8Array, where: string): RepoConfig {
     throw new CbmError(REPO.corrupt, `config of ${where} is malformed: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, "integrity");
   }
   const c = r.data;
-  if (c.version !== FORMAT_VERSION) {
-    throw new CbmError(REPO.unsupported, `repository ${where} has format version ${c.version}; this program reads version ${FORMAT_VERSION}`, "validation");
+  if (!REPO_VERSIONS_READ.includes(c.version)) {
+    throw new CbmError(REPO.unsupported, `repository ${where} has format version ${c.version}; this program reads versions ${REPO_VERSIONS_READ.join(" and ")}`, "validation");
   }
   const expectAlg = chunkIdAlgorithm(c.encryption !== "none", chunkDigestOf(c));
   if (c.chunkIdAlgorithm !== expectAlg) {
@@ -282,6 +294,8 @@ export interface InitOptions {
   /** Override scrypt cost (tests); defaults to DEFAULT_SCRYPT. */
   scrypt?: ScryptParams;
   label?: string;
+  /** Repository version (default REPO_VERSION); 1 writes one object per chunk, for older readers and tests. */
+  version?: 1 | 2;
 }
 
 /**
@@ -298,7 +312,7 @@ export async function initRepo(store: ObjectStore, o: InitOptions): Promise<Open
   const encrypted = o.encryption !== "none";
   const config: RepoConfig = {
     format: "cbm-repo",
-    version: FORMAT_VERSION,
+    version: o.version ?? REPO_VERSION,
     id: randomBytes(16).toString("hex"),
     created: new Date().toISOString(),
     chunkSize,

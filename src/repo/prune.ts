@@ -22,10 +22,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { ObjectStore } from "../objectstore/types.ts";
-import { errorMessage } from "../util/errors.ts";
-import { chunkIdFromKey, chunkObjectKey } from "./chunk.ts";
-import { CHUNKS_PREFIX } from "./chunkindex.ts";
+import type { ObjectStore, ServerSideEncryption } from "../objectstore/types.ts";
+import { CbmError, errorMessage } from "../util/errors.ts";
+import { chunkObjectKey } from "./chunk.ts";
+import { listStoredObjects, type StoredObject } from "./chunkindex.ts";
+import { writesPacks } from "./keys.ts";
+import { chunksPerObject, objectKeyFor, type ChunkLocation } from "./pack.ts";
 import type { BackupScope } from "./catalog.ts";
 import { inScope } from "./catalog.ts";
 import { liveLeases, readJsonRecords, Sweep } from "./lease.ts";
@@ -49,6 +51,8 @@ export interface PruneOptions {
   lockDays?: number;
   now?: () => Date;
   onInfo?: (msg: string) => void;
+  /** Server-side encryption of the packs a repack writes (the profile's ENCRYPTION). */
+  sse?: ServerSideEncryption;
 }
 
 export interface PruneReport {
@@ -63,11 +67,17 @@ export interface PruneReport {
   refused: Array<{ key: string; error: string }>;
   chunksReferenced: number;
   chunksUnreferenced: number;
+  /** Unreferenced chunks in objects marked by this run. */
   chunksMarked: number;
-  /** Deleted now (or, dry run, that would be deleted now). */
+  /** Unreferenced chunks deleted now (or, dry run, that would be deleted now). */
   chunksDeleted: number;
+  /** Chunk and pack objects deleted (with their surplus copies of live chunks), and their bytes. */
+  objectsDeleted: number;
   bytesFreed: number;
-  /** Marked chunks waiting for the grace period or for running backups. */
+  /** Live chunks copied out of partly used packs into new ones, and their bytes. */
+  chunksRepacked: number;
+  bytesRepacked: number;
+  /** Unreferenced chunks in marked objects waiting for the grace period or for running backups. */
   chunksPending: number;
   /** Why the sweep did not run, when it did not. */
   deferred?: string;
@@ -80,8 +90,10 @@ interface MarkRecord {
   runId: string;
   host: string;
   created: string;
-  /** [chunk id, mtime in ms] */
-  chunks: Array<[string, number]>;
+  /** [chunk id, mtime in ms]: chunk objects, as version 1 writers marked them. */
+  chunks?: Array<[string, number]>;
+  /** [object key, mtime in ms]: chunk objects or packs. */
+  objects?: Array<[string, number]>;
 }
 
 interface VerifiedRecord {
@@ -107,8 +119,56 @@ export async function markVerified(store: ObjectStore, backupId: string, chunks:
   await store.put(`${VERIFIED_PREFIX}${backupId}`, Buffer.from(JSON.stringify(rec)));
 }
 
-function addRefs(refs: Set<string>, m: Manifest): void {
-  for (const vg of m.vgs) for (const d of vg.disks) for (const c of d.chunks) if (c) refs.add(c);
+/** Adds the chunks m references: to a set, or to a map of holders (0 until the listing counts them). */
+function addRefs(refs: Set<string> | Map<string, number>, m: Manifest): void {
+  for (const vg of m.vgs) {
+    for (const d of vg.disks) {
+      for (const c of d.chunks) {
+        if (!c) continue;
+        if (refs instanceof Set) refs.add(c);
+        else if (!refs.has(c)) refs.set(c, 0);
+      }
+    }
+  }
+}
+
+/** The objects a mark names with their modification times (marks of version 1 writers name chunk objects by id). */
+function markedObjects(rec: MarkRecord): Array<[string, number]> {
+  return [...(rec.chunks ?? []).map(([id, mtime]): [string, number] => [chunkObjectKey(id), mtime]), ...(rec.objects ?? [])];
+}
+
+/**
+ * Copies the live chunks of partly used packs into new packs, each checked before it is copied.
+ * Returns the ids that could not be copied (their packs stay unmarked); counts the copies in
+ * `holders`.
+ */
+async function repack(repo: Repository, copy: Map<string, ChunkLocation>, holders: Map<string, number>, o: PruneOptions, report: PruneReport): Promise<Set<string>> {
+  const failed = new Set<string>();
+  const perPack = chunksPerObject(repo.config);
+  const packs = writesPacks(repo.config);
+  let batch: Array<{ id: string; object: Uint8Array }> = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const entries = batch.map((b) => ({ id: b.id, length: b.object.length }));
+    await repo.store.put(objectKeyFor(entries, packs), batch.map((b) => b.object), o.sse ? { sse: o.sse } : {});
+    for (const b of batch) holders.set(b.id, (holders.get(b.id) ?? 0) + 1);
+    report.chunksRepacked += batch.length;
+    report.bytesRepacked += entries.reduce((s, e) => s + e.length, 0);
+    batch = [];
+  };
+  for (const [id, loc] of copy) {
+    try {
+      batch.push({ id, object: (await repo.checkedChunk(loc, id, `in ${loc.key}`)).object });
+    } catch (e) {
+      if (!(e instanceof CbmError && e.kind === "integrity")) throw e;
+      failed.add(id);
+      report.warnings.push(`chunk ${id} in ${loc.key} was not copied, so its pack stays: ${e.message}; run verify`);
+      continue;
+    }
+    if (batch.length >= perPack) await flush();
+  }
+  await flush();
+  return failed;
 }
 
 const isRefused = (e: unknown) => /AccessDenied|ObjectLock|retention|WORM|denied|forbidden/i.test(errorMessage(e));
@@ -128,7 +188,10 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     chunksUnreferenced: 0,
     chunksMarked: 0,
     chunksDeleted: 0,
+    objectsDeleted: 0,
     bytesFreed: 0,
+    chunksRepacked: 0,
+    bytesRepacked: 0,
     chunksPending: 0,
     warnings: [],
   };
@@ -164,25 +227,44 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     }
   }
 
-  // 2. Mark: stream chunks/ against the references of every remaining manifest.
-  const refs = new Set<string>();
-  for (const m of all) if (!gone.has(m.id)) addRefs(refs, m);
-  report.chunksReferenced = refs.size;
-  const unref = new Map<string, { mtime: number; size: number }>();
-  await store.list(CHUNKS_PREFIX, (i) => {
-    const id = chunkIdFromKey(i.key);
-    if (id && !refs.has(id)) unref.set(id, { mtime: i.mtime.getTime(), size: i.size });
+  // 2. Mark: list packs/ and chunks/ against the references of every remaining manifest. `holders`
+  // counts, per referenced chunk, the complete objects holding it; only objects holding an
+  // unreferenced chunk (or incomplete packs) are kept in memory.
+  const holders = new Map<string, number>();
+  for (const m of all) if (!gone.has(m.id)) addRefs(holders, m);
+  report.chunksReferenced = holders.size;
+  const candidates = new Map<string, StoredObject>();
+  const unrefIds = new Set<string>();
+  await listStoredObjects(store, (obj) => {
+    let unused = !obj.complete;
+    for (const c of obj.chunks) {
+      const n = holders.get(c.id);
+      if (n === undefined) {
+        unused = true;
+        if (obj.complete) unrefIds.add(c.id);
+      } else if (obj.complete) holders.set(c.id, n + 1);
+    }
+    if (unused) candidates.set(obj.info.key, obj);
   });
-  report.chunksUnreferenced = unref.size;
+  report.chunksUnreferenced = unrefIds.size;
+  const unrefIn = (obj: StoredObject) => (obj.complete ? obj.chunks.filter((c) => !holders.has(c.id)).length : 0);
 
   const marks: Array<{ key: string; rec: MarkRecord }> = [];
   for (const { key, rec, error } of await readJsonRecords<MarkRecord>(store, PRUNE_PREFIX)) {
-    if (rec?.format === "cbm-prune-mark" && rec.version === 1 && Array.isArray(rec.chunks)) marks.push({ key, rec });
+    if (rec?.format === "cbm-prune-mark" && rec.version === 1 && (Array.isArray(rec.chunks) || Array.isArray(rec.objects))) marks.push({ key, rec });
     else if (error !== undefined) report.warnings.push(`ignored unreadable prune mark ${key}: ${errorMessage(error)}`);
   }
   const alreadyMarked = new Set<string>();
-  for (const m of marks) for (const [id] of m.rec.chunks) alreadyMarked.add(id);
-  const fresh = [...unref].filter(([id]) => !alreadyMarked.has(id));
+  for (const m of marks) for (const [k] of markedObjects(m.rec)) alreadyMarked.add(k);
+
+  // Repack: a pack holding both live and unreferenced chunks cannot be deleted as it is; its live
+  // chunks that exist nowhere else are copied (checked first) into new packs, after which it holds
+  // nothing needed and is marked like an unused one.
+  const partly = [...candidates.values()].filter((obj) => obj.complete && !alreadyMarked.has(obj.info.key) && obj.chunks.some((c) => holders.has(c.id)));
+  const copy = new Map<string, ChunkLocation>();
+  for (const obj of partly) for (const c of obj.chunks) if (holders.get(c.id) === 1) copy.set(c.id, c.loc);
+  const failed = o.dryRun ? new Set<string>() : await repack(repo, copy, holders, o, report);
+  const fresh = [...candidates.values()].filter((obj) => !alreadyMarked.has(obj.info.key) && !obj.chunks.some((c) => failed.has(c.id)));
   if (!o.dryRun) {
     for (let b = 0; b * MARK_BATCH < fresh.length; b++) {
       const rec: MarkRecord = {
@@ -191,21 +273,26 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
         runId,
         host: hostname(),
         created: now().toISOString(),
-        chunks: fresh.slice(b * MARK_BATCH, (b + 1) * MARK_BATCH).map(([id, i]) => [id, i.mtime]),
+        chunks: [],
+        objects: fresh.slice(b * MARK_BATCH, (b + 1) * MARK_BATCH).map((obj) => [obj.info.key, obj.info.mtime.getTime()]),
       };
       const key = `${PRUNE_PREFIX}${runId}-${b}`;
       await store.put(key, Buffer.from(JSON.stringify(rec)));
       marks.push({ key, rec });
     }
   } else if (o.graceMs <= 0 && fresh.length > 0) {
-    // A dry run shows what a real run with no grace period would delete now.
-    marks.push({ key: "(dry run)", rec: { format: "cbm-prune-mark", version: 1, runId, host: hostname(), created: now().toISOString(), chunks: fresh.map(([id, i]) => [id, i.mtime]) } });
+    // A dry run shows what a real run with no grace period would delete now (live chunks of
+    // partly used packs counted as copied).
+    for (const id of copy.keys()) holders.set(id, (holders.get(id) ?? 0) + 1);
+    const objects = fresh.map((obj): [string, number] => [obj.info.key, obj.info.mtime.getTime()]);
+    marks.push({ key: "(dry run)", rec: { format: "cbm-prune-mark", version: 1, runId, host: hostname(), created: now().toISOString(), chunks: [], objects } });
   }
-  report.chunksMarked = fresh.length;
+  report.chunksMarked = fresh.reduce((s, obj) => s + unrefIn(obj), 0);
+  const pendingOf = (m: { rec: MarkRecord }) => markedObjects(m.rec).reduce((s, [k]) => s + (candidates.get(k) ? unrefIn(candidates.get(k)!) : 0), 0);
 
   // 3. Sweep marks older than the grace period.
   const due = marks.filter((m) => Date.parse(m.rec.created) + o.graceMs <= now().getTime());
-  for (const m of marks) if (!due.includes(m)) report.chunksPending += m.rec.chunks.length;
+  for (const m of marks) if (!due.includes(m)) report.chunksPending += pendingOf(m);
   if (due.length === 0) return report;
 
   // Announce the sweep before looking for leases: a backup takes its lease, then waits for sweeps
@@ -218,39 +305,46 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     const leasesBefore = await liveLeases(store, now());
     if (leasesBefore.length > 0) {
       report.deferred = `backup(s) running into this repository (${leasesBefore.map((l) => `${l.backupId} on ${l.host}`).join(", ")}); chunks are deleted by a later prune`;
-      for (const d of due) report.chunksPending += d.rec.chunks.length;
+      for (const d of due) report.chunksPending += pendingOf(d);
       return report;
     }
-    // Backups finished since step 2 reference more chunks: read the manifests that are new.
+    // Backups finished since step 2 reference more chunks: read the manifests that are new. Where
+    // else those chunks are is unknown, so an object holding one is kept.
+    const late = new Set<string>();
     for (const id of await repo.backupIds()) {
       if (known.has(id)) continue;
       try {
-        addRefs(refs, await repo.manifest(id));
+        addRefs(late, await repo.manifest(id));
       } catch (e) {
         report.deferred = `manifest ${id} appeared during prune and could not be read (${errorMessage(e)}); nothing deleted`;
-        for (const d of due) report.chunksPending += d.rec.chunks.length;
+        for (const d of due) report.chunksPending += pendingOf(d);
         return report;
       }
     }
     for (const m of due) {
       const created = Date.parse(m.rec.created);
-      for (const [id, mtime] of m.rec.chunks) {
-        const cur = unref.get(id);
-        if (!cur || refs.has(id)) continue; // gone already, or referenced again
-        if (cur.mtime !== mtime || cur.mtime > created) continue; // stored again since marked: live
-        if (o.dryRun) {
-          report.chunksDeleted++;
-          report.bytesFreed += cur.size;
-          continue;
+      for (const [key, mtime] of markedObjects(m.rec)) {
+        const obj = candidates.get(key);
+        if (!obj) continue; // gone already, or every chunk in it referenced again
+        if (obj.info.mtime.getTime() !== mtime || mtime > created) continue; // stored again since marked: live
+        // Every referenced chunk in it must be held by another complete object that stays.
+        const needed = obj.chunks.some((c) => (holders.has(c.id) ? holders.get(c.id)! - (obj.complete ? 1 : 0) < 1 : late.has(c.id)));
+        if (needed) continue;
+        const freed = unrefIn(obj);
+        if (!o.dryRun) {
+          try {
+            await store.delete(key);
+          } catch (e) {
+            if (!isRefused(e)) throw e;
+            report.refused.push({ key, error: errorMessage(e) });
+            continue;
+          }
         }
-        try {
-          await store.delete(chunkObjectKey(id));
-          report.chunksDeleted++;
-          report.bytesFreed += cur.size;
-        } catch (e) {
-          if (!isRefused(e)) throw e;
-          report.refused.push({ key: chunkObjectKey(id), error: errorMessage(e) });
-        }
+        if (obj.complete) for (const c of obj.chunks) if (holders.has(c.id)) holders.set(c.id, holders.get(c.id)! - 1);
+        candidates.delete(key);
+        report.objectsDeleted++;
+        report.chunksDeleted += freed;
+        report.bytesFreed += obj.info.size;
       }
       if (!o.dryRun && m.key !== "(dry run)") await store.delete(m.key);
     }

@@ -19,14 +19,15 @@ import { REPO } from "./codes.ts";
 import type { Engine } from "./engine.ts";
 import { addKeySlot, initRepo, KEYS_PREFIX, openRepo, type Credential, type InitOptions, type OpenedRepo, type RepoConfig, type ScryptParams } from "./keys.ts";
 import { MANIFESTS_PREFIX, manifestKey, type Manifest } from "./manifest.ts";
-import { CHUNKS_PREFIX } from "./chunkindex.ts";
 import { LEASES_PREFIX, SWEEPS_PREFIX } from "./lease.ts";
 import { PRUNE_PREFIX, VERIFIED_PREFIX } from "./prune.ts";
 import { backupIdTime } from "./names.ts";
 import { WORKER_NICE, WorkerPool } from "./pool.ts";
 import { runRestore, type RestoreJob, type RestoreOptions, type RestoreSummary } from "./restore.ts";
 import { runVerify, type VerifyOptions, type VerifyReport } from "./verify.ts";
-import { chunkObjectKey, decodeChunk } from "./chunk.ts";
+import { decodeChunk } from "./chunk.ts";
+import { ChunkIndex, CHUNKS_PREFIX, fetchChunk } from "./chunkindex.ts";
+import { PACKS_PREFIX, type ChunkLocation } from "./pack.ts";
 
 export interface BackupInfo {
   id: string;
@@ -66,7 +67,7 @@ export function backupInfo(m: Manifest): BackupInfo {
 }
 
 /** Top-level names of a repository's objects (docs/format.md §1): nothing else may be written there. */
-export const REPOSITORY_NAMES: readonly string[] = ["config", ...[KEYS_PREFIX, CHUNKS_PREFIX, MANIFESTS_PREFIX, LEASES_PREFIX, SWEEPS_PREFIX, PRUNE_PREFIX, VERIFIED_PREFIX].map((p) => p.replace(/\/$/, ""))];
+export const REPOSITORY_NAMES: readonly string[] = ["config", ...[KEYS_PREFIX, PACKS_PREFIX, CHUNKS_PREFIX, MANIFESTS_PREFIX, LEASES_PREFIX, SWEEPS_PREFIX, PRUNE_PREFIX, VERIFIED_PREFIX].map((p) => p.replace(/\/$/, ""))];
 
 /** How an opened repository runs its work. */
 export interface RunOptions {
@@ -254,10 +255,22 @@ export class Repository {
     return runVerify(this.engine, manifests, o);
   }
 
-  /** Downloads and decodes one chunk with every check (export, tools). Integrity errors name `context`. */
-  async readChunk(id: string, context?: string): Promise<Buffer> {
-    const obj = await this.store.get(chunkObjectKey(id));
-    return decodeChunk(obj, id, this.opened.keys, { context });
+  /** Where every chunk is: one listing of packs/ and chunks/ (format §5.1). */
+  chunkIndex(): Promise<ChunkIndex> {
+    return ChunkIndex.fromListing(this.store);
+  }
+
+  /** Downloads and decodes one chunk with every check (export, tools). Errors name `context`. */
+  async readChunk(index: ChunkIndex, id: string, context?: string): Promise<Buffer> {
+    return (await this.checkedChunk(index.location(id), id, context)).plain;
+  }
+
+  /** One chunk's sealed object and its plaintext, after every check (prune copies checked objects only). */
+  async checkedChunk(loc: ChunkLocation | undefined, id: string, context?: string): Promise<{ object: Uint8Array; plain: Buffer }> {
+    const ab = loc && (await fetchChunk(this.store, loc));
+    if (!ab) throw new CbmError(REPO.chunkMissing, `chunk ${id}${context ? ` (${context})` : ""} is missing from ${this.store.location}`, "integrity");
+    const object = new Uint8Array(ab);
+    return { object, plain: decodeChunk(object, id, this.opened.keys, { context }) };
   }
 
   /** Stops the worker threads. The object stays usable: they restart on the next operation. */

@@ -1,6 +1,6 @@
 /**
  * Verification: is every chunk that the chosen backups need present and intact? Presence comes from
- * one listing of chunks/; intactness from downloading (all, or a random sample of) the chunks and
+ * one listing of packs/ and chunks/ (incomplete packs count for nothing); intactness from downloading (all, or a random sample of) the chunks and
  * decoding them with every check, including recomputing the id. Bad chunks are reported with every
  * backup, disk and byte offset that needs them, so the operator knows what is affected.
  */
@@ -119,7 +119,7 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
     const first = need.uses[0];
     group.spawn(async () => {
       try {
-        const ab = await fetchChunk(e.store, id);
+        const ab = await fetchChunk(e.store, present.location(id)!);
         if (!ab) {
           bad.push({ id, problem: "missing", message: `chunk ${id} disappeared during verify`, usedBy: need.uses });
           return;

@@ -148,6 +148,11 @@ function handle(m: WorkerMessage): Handled | Promise<Handled> {
       if (keys.chunkKey) produced(length); // the cipher's output pieces, copied into the arena
       return { result: { op: "encodeInto", length, compressed, ...sums.result() }, transfer: [] };
     }
+    case "checksums": {
+      const sums = checksums(r);
+      for (const part of r.parts) sums.onBytes?.(view(part));
+      return { result: { op: "checksums", ...sums.result() }, transfer: [] };
+    }
     case "decode": {
       const { digest } = decodeChunkDigest(new Uint8Array(r.object), r.id, keys, {
         recomputeId: r.recomputeId,

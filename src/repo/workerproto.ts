@@ -55,6 +55,8 @@ export type WorkerRequest =
       length: number;
       target: string;
     }
+  /** The upload checksums (as encodeInto's) of an object made of these slots back to back: a pack. */
+  | { op: "checksums"; parts: SlotRef[]; sha256: boolean; md5: boolean }
   /** The O_DIRECT descriptor is about to be closed: forget its alignment (sent to every worker). */
   | { op: "forgetDirect"; directFd: number }
   /** Feed the bytes of a slot to the running SHA-256 of stream `stream` (messages arrive in order). */
@@ -72,6 +74,7 @@ export type WorkerResult =
    * thread: sha256 (hex, its signed payload hash), md5 (base64 Content-MD5, for object lock).
    */
   | { op: "encodeInto"; length: number; compressed: boolean; sha256?: string; md5?: string }
+  | { op: "checksums"; sha256?: string; md5?: string }
   | { op: "decode"; length: number; digest: string | null }
   | { op: "decodeWrite"; digest: string | null }
   | { op: "forgetDirect" }
