@@ -199,7 +199,7 @@ describe("cloud backup end to end", () => {
       assert.deepEqual(await backend.keys(), keysBefore, "nothing written with a wrong key");
       await cli(home, backend, "clmgr modify backup_profile RG1 REPO_KEY=auto");
 
-      const chunk = keysBefore.find((k) => k.startsWith("chunks/"))!;
+      const chunk = keysBefore.find((k) => k.startsWith("packs/"))!;
       await backend.flipByte(chunk);
       const v = await cli(home, backend, "clmgr verify backup_files all RG_NAME=RG1", 6);
       assert.match(v.stdout, /corrupt chunk/);
@@ -276,7 +276,7 @@ describe("cloud backup end to end", () => {
       target: s3.endpoint,
       probability: 0,
       onRequest: (req) => {
-        if (armed && req.method === armed && req.url?.includes("/chunks/") && ++seen === 3) child?.kill("SIGINT");
+        if (armed && req.method === armed && req.url?.includes("/packs/") && ++seen === 3) child?.kill("SIGINT");
       },
     });
     const run = (args: string[]): Promise<CliResult> =>

@@ -15,6 +15,7 @@ import { makeDisk, mutateDisk, sha256File } from "./helpers/disks.ts";
 import { startS3rver, type S3rver } from "./helpers/s3.ts";
 import { S3ObjectStore } from "../src/objectstore/s3.ts";
 import { createKeyFile, exportDisk, Repository } from "../src/repo/index.ts";
+import { flipChunkByte } from "./helpers/chunks.ts";
 
 const DISK_MIB = 40; // 5 parts of 8 MiB: a real multipart upload
 
@@ -117,10 +118,7 @@ describe("plain-image export", () => {
     await assert.rejects(exportDisk(repo, m, m.vgs[0].disks[0], fifo), /fifo exists and is not a regular file/);
     assert.ok((await lstat(fifo)).isFIFO(), "the FIFO is still there");
     const first = m.vgs[0].disks[0].chunks.find((c) => c !== null)!;
-    const key = `chunks/${first.slice(0, 2)}/${first}`;
-    const obj = Buffer.from(await store.get(key));
-    obj[obj.length >> 1] ^= 1;
-    await store.put(key, obj);
+    await flipChunkByte(store, first);
     await assert.rejects(exportDisk(repo, m, m.vgs[0].disks[0], { store: exportsStore, key: "restore/broken.img" }), /chunk|integrity|authenticat/i);
     assert.equal(await exportsStore.head("restore/broken.img"), undefined, "no partial object");
     await assert.rejects(exportDisk(repo, m, m.vgs[0].disks[0], join(work, "broken.img")));

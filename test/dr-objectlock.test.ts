@@ -53,7 +53,7 @@ test("OBJECT_LOCK_DAYS: backups written under retention, and prune keeps them", 
   const keys: string[] = [];
   await store.list("", (i) => void keys.push(i.key));
   const manifest = keys.find((k) => k === `manifests/${first.id}`);
-  const chunk = keys.find((k) => k.startsWith("chunks/"));
+  const chunk = keys.find((k) => k.startsWith("packs/"));
   assert.ok(manifest && chunk, `manifest and chunks stored: ${keys.join(", ")}`);
   const day = Date.now() + 86_400_000;
   for (const k of [manifest, chunk]) {

@@ -15,6 +15,7 @@ import { makeDisk, mutateDisk, sha256File } from "./helpers/disks.ts";
 import { probeRgw } from "./helpers/s3.ts";
 import { S3ObjectStore } from "../src/objectstore/s3.ts";
 import { prune, Repository, type PruneReport } from "../src/repo/index.ts";
+import { storedChunkIds } from "./helpers/chunks.ts";
 
 test("Ceph RGW: prune during a backup into the same repository; old kept backups and the new one restore bit-exact", async (t) => {
   const rgw = await probeRgw();
@@ -82,8 +83,7 @@ test("Ceph RGW: prune during a backup into the same repository; old kept backups
       await rm(out);
     }
     const refs = new Set((await repo.manifests()).flatMap((m) => m.vgs.flatMap((vg) => vg.disks.flatMap((d) => d.chunks.filter((c): c is string => c !== null)))));
-    const have = new Set<string>();
-    await store.list("chunks/", (i) => void have.add(i.key.slice(i.key.lastIndexOf("/") + 1)));
+    const have = await storedChunkIds(store);
     assert.deepEqual([...have].sort(), [...refs].sort(), "exactly the referenced chunks remain");
     assert.equal((await repo.verify("all")).ok, true);
   } finally {

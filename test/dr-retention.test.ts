@@ -18,6 +18,7 @@ import { tempHome } from "./helpers/cli.ts";
 import { loadConfig, updateConfig } from "../src/config/store.ts";
 import { runBackupJob } from "../src/jobs/backup.ts";
 import { writeSite } from "./helpers/site.ts";
+import { storedChunkIds } from "./helpers/chunks.ts";
 
 const KiB = 1024;
 const POLICY = { keepLast: 3, keepDaily: 7, keepWeekly: 4, keepMonthly: 3 };
@@ -66,11 +67,7 @@ async function setDay(path: string, day: number): Promise<void> {
 
 const refsOf = (ms: Manifest[]) => new Set(ms.flatMap((m) => m.vgs.flatMap((vg) => vg.disks.flatMap((d) => d.chunks.filter((c): c is string => c !== null)))));
 
-async function chunkIds(store: FsObjectStore): Promise<Set<string>> {
-  const ids = new Set<string>();
-  await store.list("chunks/", (i) => void ids.add(i.key.slice(i.key.lastIndexOf("/") + 1)));
-  return ids;
-}
+const chunkIds = storedChunkIds;
 
 describe("retention and prune on a repository", () => {
   test("60 backups of small disks: prune keeps the policy's set, leaves exactly their chunks, kept backups restore", async () => {

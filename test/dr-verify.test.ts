@@ -21,6 +21,8 @@ import { renderMetrics } from "../src/daemon/metrics.ts";
 import { Scheduler } from "../src/daemon/scheduler.ts";
 import { ManualClock } from "../src/daemon/clock.ts";
 import { writeSite } from "./helpers/site.ts";
+import { flipChunkByte } from "./helpers/chunks.ts";
+import { FsObjectStore } from "../src/objectstore/fs.ts";
 
 test("nextSlice walks the sorted ids in windows and wraps", () => {
   const ids = ["a", "b", "c", "d", "e"];
@@ -80,10 +82,8 @@ test("verify jobs: rotating samples cover every chunk, verified markers, history
     // 2. A damaged chunk, used by every backup (the unchanged start of hdisk18), is reported with those backups.
     const shared = manifests[0].vgs[0].disks[0].chunks.find((c, i) => c !== null && manifests.every((m) => m.vgs[0].disks[0].chunks[i] === c))!;
     assert.ok(shared, "a chunk every backup references");
-    const file = join(home, "repos", "repo", "chunks", shared.slice(0, 2), shared);
-    const b = await readFile(file);
-    b[b.length >> 1] ^= 0x55;
-    await writeFile(file, b);
+    const repoStore = new FsObjectStore(join(home, "repos", "repo"));
+    await flipChunkByte(repoStore, shared);
     const failed = await runVerifyJob(home, cfg, "RG1", { env, sample: 100 }).then(
       () => assert.fail("verify should fail"),
       (e: unknown) => e as Error & { code: string; result: VerifyJobResult },
@@ -113,8 +113,7 @@ test("verify jobs: rotating samples cover every chunk, verified markers, history
     assert.match(log, /^verify_failure RG1 checked=\d+\ncorrupt chunk [0-9a-f]{64}: needed by backup\(s\) /m);
 
     // 4. With the byte put back, the daemon runs a verify at VERIFY_SCHEDULE (10:30), once per day.
-    b[b.length >> 1] ^= 0x55;
-    await writeFile(file, b);
+    await flipChunkByte(repoStore, shared);
     const manual = await runCli(home, ["verify", "backup_profile", "RG1", "SAMPLE=100"], { env });
     assert.equal(manual.code, 0, manual.stderr);
     assert.match(manual.stdout, /^Verify run 7 of RG1 \(100 % per run\): checked (\d+) of \1 chunks .*all good\. Cycle complete; verified: /m);

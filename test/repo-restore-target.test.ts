@@ -15,6 +15,7 @@ import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { Repository, type BackupSummary } from "../src/repo/index.ts";
 import { checkTargets } from "../src/repo/restore.ts";
 import type { CbmError } from "../src/util/errors.ts";
+import { flipChunkByte, storedChunkIds } from "./helpers/chunks.ts";
 
 const MiB = 1024 * 1024;
 /** 9 MiB + 1000 bytes: two whole 4 MiB chunks and a last one that ends off any block boundary. */
@@ -106,12 +107,9 @@ describe("restore targets: direct and buffered writes, holes, a partial last blo
     const one = await Repository.init(new FsObjectStore(sub), { encryption: { passphrase: "pw" }, scrypt: { N: 1024, r: 8, p: 1 } });
     try {
       const b = await one.backup({ type: "full", meta: { cluster: "c1", rg: "RG1", node: "n1" }, vgs: [{ name: "VG1", disks: [{ name: "hdisk1", path: disk }] }], compression: true });
-      const chunks = readdirSync(join(sub, "chunks"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-      assert.equal(chunks.length, 1);
-      const obj = join(chunks[0].parentPath, chunks[0].name);
-      const bytes = readFileSync(obj);
-      bytes[bytes.length >> 1] ^= 1;
-      await writeFile(obj, bytes);
+      const store = new FsObjectStore(sub);
+      assert.equal((await storedChunkIds(store)).size, 1);
+      await flipChunkByte(store, (await one.findBackup(b.id)).vgs[0].disks[0].chunks[0]!);
       const out = join(dir, "keep.img");
       const old = Buffer.alloc(4 * MiB, 0x5a);
       await writeFile(out, old);
