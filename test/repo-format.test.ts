@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
+import { storedObject } from "../src/repo/chunkindex.ts";
+import { chunksPerObject, packKey, packSize, parsePackKey } from "../src/repo/pack.ts";
 import { chunkCount, chunkId, chunkIdFromKey, chunkObjectKey, decodeChunk, encodeChunk, encodeChunkInto, isZero } from "../src/repo/chunk.ts";
 import { classifyRef, pickBackup } from "../src/repo/catalog.ts";
 import { createKeyFile, initRepo, openRepo, repoKeys, type ScryptParams } from "../src/repo/keys.ts";
@@ -128,6 +130,46 @@ describe("chunk objects", () => {
     assert.equal(isZero(z), false);
     assert.equal(chunkCount(0, 4 << 20), 0);
     assert.equal(chunkCount((4 << 20) + 1, 4 << 20), 2);
+  });
+});
+
+describe("packs (format §5.1)", () => {
+  const ids = ["3f", "c0", "77"].map((p) => p + "a".repeat(62));
+  it("the key lists the chunks and their lengths; the listing alone locates each one", () => {
+    const entries = [{ id: ids[0], length: 2097192 }, { id: ids[1], length: 4194344 }, { id: ids[2], length: 41 }];
+    const key = packKey(entries);
+    assert.equal(key, `packs/3f/${ids[0]}.2097192_${ids[1]}.4194344_${ids[2]}.41`);
+    assert.ok(key.length - "packs/3f/".length <= 255, "a file name on the fs backend");
+    assert.deepEqual(parsePackKey(key), entries);
+    assert.equal(packSize(entries), 2097192 + 4194344 + 41);
+    assert.deepEqual(storedObject({ key, size: packSize(entries), mtime: new Date(0) })?.chunks.map((c) => [c.id, c.loc.offset, c.loc.length]), [
+      [ids[0], 0, 2097192],
+      [ids[1], 2097192, 4194344],
+      [ids[2], 2097192 + 4194344, 41],
+    ]);
+  });
+  it("an incomplete pack (listed size is not the sum) holds nothing; malformed names are not packs", () => {
+    const key = packKey([{ id: ids[0], length: 1000 }, { id: ids[1], length: 1000 }]);
+    assert.equal(storedObject({ key, size: 1999, mtime: new Date(0) })?.complete, false);
+    assert.equal(storedObject({ key, size: 2000, mtime: new Date(0) })?.complete, true);
+    for (const bad of [
+      `packs/c0/${ids[0]}.100`, // shard is not the first id's
+      `packs/3f/${ids[0]}.39`, // shorter than a sealed object's header and tag
+      `packs/3f/${ids[0]}.0100`, // leading zero
+      `packs/3f/${ids[0]}.100_`,
+      `packs/3f/${ids[0]}.100_${ids[1]}.100_${ids[2]}.100_${ids[0]}.100`, // four
+      `packs/3f/${ids[0]}.100.cbm-tmp-1`,
+      "packs/3f/",
+    ]) {
+      assert.equal(parsePackKey(bad), undefined, bad);
+    }
+    assert.throws(() => packKey([]), RangeError);
+  });
+  it("chunks per object: three 4 MiB chunks, one from 8 MiB up, and one in a version 1 repository", () => {
+    assert.equal(chunksPerObject({ version: 2, chunkSize: 4 << 20 }), 3);
+    assert.equal(chunksPerObject({ version: 2, chunkSize: 1 << 20 }), 3);
+    assert.equal(chunksPerObject({ version: 2, chunkSize: 8 << 20 }), 1);
+    assert.equal(chunksPerObject({ version: 1, chunkSize: 4 << 20 }), 1);
   });
 });
 
