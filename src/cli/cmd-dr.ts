@@ -167,9 +167,7 @@ export async function queryRepository(ctx: Ctx): Promise<void> {
   try {
     const backups = await repo.listBackups();
     const verified = await readVerified(repo.store);
-    const index = await repo.chunkIndex();
-    const chunks = index.size;
-    const bytes = index.bytes;
+    const { chunks, bytes } = await repo.storedChunks();
     const groups = new Map<string, { cluster: string; rg: string; backups: number; first: string; last: string; lastId: string; verified: number; disks: Set<string> }>();
     for (const b of backups) {
       const k = `${b.cluster}\u0000${b.rg}`;

@@ -5,7 +5,7 @@
  *
  * A pack whose listed size is not the sum of its entries is incomplete (an upload cut short on a
  * server whose PUT is not atomic) and counts for nothing. A chunk held twice is found at its first
- * listed place; prune (§13) removes the surplus copy.
+ * newest place; prune (§13) removes the surplus copy.
  *
  * Representation: a Map from 64-hex id to location, about 200 bytes per chunk in V8, so 10^6 chunks
  * (4 TiB of unique data at 4 MiB) take ~200 MB (format §12). Hidden behind this class so that an
@@ -68,7 +68,11 @@ export class ChunkIndex {
       }
       idx.objects++;
       idx.bytes += o.info.size;
-      for (const c of o.chunks) if (!idx.locs.has(c.id)) idx.locs.set(c.id, c.loc);
+      // Of two copies the newer is read: the older may be a pack a prune has repacked and will delete.
+      for (const c of o.chunks) {
+        const had = idx.locs.get(c.id);
+        if (!had || (had.mtime ?? 0) < o.info.mtime.getTime()) idx.locs.set(c.id, { ...c.loc, mtime: o.info.mtime.getTime() });
+      }
     });
     return idx;
   }
@@ -94,6 +98,51 @@ export class ChunkIndex {
 
   [Symbol.iterator](): IterableIterator<string> {
     return this.locs.keys();
+  }
+}
+
+/**
+ * Reads chunks by id through an index, and looks again — one new listing, shared by every read that
+ * missed meanwhile — when a chunk is not where the index says: a prune may have repacked it and
+ * deleted the pack it was in (format §13) while a restore, verify or export was running.
+ */
+export class ChunkReader {
+  private generation = 0;
+  private relisting: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private index: ChunkIndex,
+  ) {}
+
+  static async open(store: ObjectStore): Promise<ChunkReader> {
+    return new ChunkReader(store, await ChunkIndex.fromListing(store));
+  }
+
+  has(id: string): boolean {
+    return this.index.has(id);
+  }
+
+  /** The chunk's sealed object, or undefined when the repository does not hold it (any more). */
+  async fetch(id: string): Promise<ArrayBuffer | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const seen = this.generation;
+      const loc = this.index.location(id);
+      const ab = loc && (await fetchChunk(this.store, loc));
+      if (ab || attempt > 0) return ab;
+      await this.relist(seen);
+    }
+  }
+
+  private async relist(seen: number): Promise<void> {
+    if (this.generation !== seen) return; // a listing newer than this miss is in the index already
+    this.relisting ??= ChunkIndex.fromListing(this.store)
+      .then((idx) => {
+        this.index = idx;
+        this.generation++;
+      })
+      .finally(() => (this.relisting = undefined));
+    await this.relisting;
   }
 }
 

@@ -45,12 +45,12 @@ export async function* diskImage(repo: Repository, m: Manifest, d: ManifestDisk,
   const hash = createHash("sha256");
   const alg = chunkDigestOf(repo.config);
   const digest = new ImageDigest(d.chunks.length, alg);
-  const index = await repo.chunkIndex();
+  const chunks = await repo.chunkReader();
   const fetch = (i: number): Promise<Uint8Array> => {
     const id = d.chunks[i];
     const { offset, length } = chunkRange(i, d.size, d.chunkSize);
     if (!id) return Promise.resolve(new Uint8Array(length));
-    return repo.readChunk(index, id, `disk ${d.name} at byte offset ${offset} of backup ${m.id}`);
+    return repo.readChunk(chunks, id, `disk ${d.name} at byte offset ${offset} of backup ${m.id}`);
   };
   const queue: Array<Promise<Uint8Array>> = [];
   let next = 0;

@@ -30,6 +30,8 @@ export interface ChunkLocation {
   length: number;
   /** The object is this chunk alone (a version 1 chunk object): fetched whole, without a range. */
   whole?: boolean;
+  /** The object's modification time (ms), where a listing gave it. */
+  mtime?: number;
 }
 
 const MIN_SEALED = HEADER_LEN + TAG_LEN;

@@ -158,7 +158,7 @@ async function repack(repo: Repository, copy: Map<string, ChunkLocation>, holder
   };
   for (const [id, loc] of copy) {
     try {
-      batch.push({ id, object: (await repo.checkedChunk(loc, id, `in ${loc.key}`)).object });
+      batch.push({ id, object: await repo.checkedChunkObject(loc, id, `in ${loc.key}`) });
     } catch (e) {
       if (!(e instanceof CbmError && e.kind === "integrity")) throw e;
       failed.add(id);
@@ -259,8 +259,12 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
 
   // Repack: a pack holding both live and unreferenced chunks cannot be deleted as it is; its live
   // chunks that exist nowhere else are copied (checked first) into new packs, after which it holds
-  // nothing needed and is marked like an unused one.
-  const partly = [...candidates.values()].filter((obj) => obj.complete && !alreadyMarked.has(obj.info.key) && obj.chunks.some((c) => holders.has(c.id)));
+  // nothing needed and is marked like an unused one. Not while object lock would refuse the delete:
+  // the copies would only add to it.
+  const lockedUntil = (obj: StoredObject) => obj.info.mtime.getTime() + lockMs;
+  const partly = [...candidates.values()].filter(
+    (obj) => obj.complete && !alreadyMarked.has(obj.info.key) && lockedUntil(obj) <= now().getTime() && obj.chunks.some((c) => holders.has(c.id)),
+  );
   const copy = new Map<string, ChunkLocation>();
   for (const obj of partly) for (const c of obj.chunks) if (holders.get(c.id) === 1) copy.set(c.id, c.loc);
   const failed = o.dryRun ? new Set<string>() : await repack(repo, copy, holders, o, report);

@@ -26,7 +26,7 @@ import { WORKER_NICE, WorkerPool } from "./pool.ts";
 import { runRestore, type RestoreJob, type RestoreOptions, type RestoreSummary } from "./restore.ts";
 import { runVerify, type VerifyOptions, type VerifyReport } from "./verify.ts";
 import { decodeChunk } from "./chunk.ts";
-import { ChunkIndex, CHUNKS_PREFIX, fetchChunk } from "./chunkindex.ts";
+import { ChunkIndex, ChunkReader, CHUNKS_PREFIX, fetchChunk } from "./chunkindex.ts";
 import { PACKS_PREFIX, type ChunkLocation } from "./pack.ts";
 
 export interface BackupInfo {
@@ -255,22 +255,31 @@ export class Repository {
     return runVerify(this.engine, manifests, o);
   }
 
-  /** Where every chunk is: one listing of packs/ and chunks/ (format §5.1). */
-  chunkIndex(): Promise<ChunkIndex> {
-    return ChunkIndex.fromListing(this.store);
+  /** What the repository stores: distinct chunks, chunk and pack objects and their bytes, incomplete packs. */
+  async storedChunks(): Promise<{ chunks: number; objects: number; bytes: number; incomplete: number }> {
+    const idx = await ChunkIndex.fromListing(this.store);
+    return { chunks: idx.size, objects: idx.objects, bytes: idx.bytes, incomplete: idx.incomplete };
+  }
+
+  /** Reads chunks wherever they are: one listing of packs/ and chunks/ (format §5.1), again on a miss. */
+  chunkReader(): Promise<ChunkReader> {
+    return ChunkReader.open(this.store);
   }
 
   /** Downloads and decodes one chunk with every check (export, tools). Errors name `context`. */
-  async readChunk(index: ChunkIndex, id: string, context?: string): Promise<Buffer> {
-    return (await this.checkedChunk(index.location(id), id, context)).plain;
+  async readChunk(chunks: ChunkReader, id: string, context?: string): Promise<Buffer> {
+    const ab = await chunks.fetch(id);
+    if (!ab) throw new CbmError(REPO.chunkMissing, `chunk ${id}${context ? ` (${context})` : ""} is missing from ${this.store.location}`, "integrity");
+    return decodeChunk(new Uint8Array(ab), id, this.opened.keys, { context });
   }
 
-  /** One chunk's sealed object and its plaintext, after every check (prune copies checked objects only). */
-  async checkedChunk(loc: ChunkLocation | undefined, id: string, context?: string): Promise<{ object: Uint8Array; plain: Buffer }> {
-    const ab = loc && (await fetchChunk(this.store, loc));
+  /** The sealed object at `loc` of chunk `id`, after every check of its contents (prune copies checked objects only). */
+  async checkedChunkObject(loc: ChunkLocation, id: string, context?: string): Promise<Uint8Array> {
+    const ab = await fetchChunk(this.store, loc);
     if (!ab) throw new CbmError(REPO.chunkMissing, `chunk ${id}${context ? ` (${context})` : ""} is missing from ${this.store.location}`, "integrity");
     const object = new Uint8Array(ab);
-    return { object, plain: decodeChunk(object, id, this.opened.keys, { context }) };
+    decodeChunk(object, id, this.opened.keys, { context });
+    return object;
   }
 
   /** Stops the worker threads. The object stays usable: they restart on the next operation. */

@@ -17,7 +17,7 @@ import { openDeviceExclusive } from "../util/device.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { blockDeviceSize, writeFully } from "./blockdev.ts";
 import { chunkRange, ImageDigest } from "./chunk.ts";
-import { ChunkIndex, fetchChunk } from "./chunkindex.ts";
+import { ChunkReader } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
 import { RESTORE_CONCURRENCY, type Engine } from "./engine.ts";
 import type { Manifest, ManifestDisk } from "./manifest.ts";
@@ -196,7 +196,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
   const started = performance.now();
   const targets = await checkTargets(jobs, o.growFiles ?? true); // every check before the first write
   // Where each chunk is (packs, format §5.1): one listing, before anything is written.
-  const index = await ChunkIndex.fromListing(e.store);
+  const chunks = await ChunkReader.open(e.store);
   const pool = e.pool();
   const concurrency = o.concurrency ?? RESTORE_CONCURRENCY;
   const verifyImage = o.verifyImage ?? true;
@@ -281,8 +281,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
         }
         group.spawn(async () => {
           try {
-            const loc = index.location(id);
-            const ab = loc && (await fetchChunk(e.store, loc));
+            const ab = await chunks.fetch(id);
             if (!ab) throw new CbmError(REPO.chunkMissing, `restore of ${where(offset, i)} failed: chunk ${id} is missing from ${e.store.location}`, "integrity");
             progress.bytesDownloaded += ab.byteLength;
             let digest: string | null;

@@ -7,7 +7,7 @@
 import { randomInt } from "node:crypto";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { chunkRange } from "./chunk.ts";
-import { ChunkIndex, fetchChunk } from "./chunkindex.ts";
+import { ChunkReader } from "./chunkindex.ts";
 import { REPO } from "./codes.ts";
 import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
 import type { Manifest } from "./manifest.ts";
@@ -94,7 +94,7 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
     throw new CbmError(REPO.badRequest, `sample ${sample}: give a percentage greater than 0 and at most 100`, "validation");
   }
   const needs = chunkUses(manifests);
-  const present = await ChunkIndex.fromListing(e.store);
+  const present = await ChunkReader.open(e.store);
   const bad: BadChunk[] = [];
   const presentIds: string[] = [];
   for (const [id, n] of needs) {
@@ -119,7 +119,7 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
     const first = need.uses[0];
     group.spawn(async () => {
       try {
-        const ab = await fetchChunk(e.store, present.location(id)!);
+        const ab = await present.fetch(id);
         if (!ab) {
           bad.push({ id, problem: "missing", message: `chunk ${id} disappeared during verify`, usedBy: need.uses });
           return;
