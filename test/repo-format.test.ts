@@ -159,6 +159,7 @@ describe("packs (format §5.1)", () => {
       `packs/3f/${ids[0]}.100_`,
       `packs/3f/${ids[0]}.100_${ids[1]}.100_${ids[2]}.100_${ids[0]}.100`, // four
       `packs/3f/${ids[0]}.100.cbm-tmp-1`,
+      `packs/3f/${ids[0]}.100_${ids[0]}.100`, // the same chunk twice
       "packs/3f/",
     ]) {
       assert.equal(parsePackKey(bad), undefined, bad);

@@ -127,6 +127,44 @@ describe("packs", () => {
     });
   });
 
+  test("a sweep decides on the repository as it is then: a copy lost after the mark keeps its original; a second prune's sweep waits", async () => {
+    await withRepo(undefined, async (dir, store, repo) => {
+      const disk = join(dir, "hdisk1.img");
+      await makeDisk(disk, 32, 9);
+      const vgs = [{ name: "VG1", disks: [{ name: "hdisk1", path: disk }] }];
+      const ids: string[] = [];
+      for (let day = 0; day < 2; day++) {
+        if (day > 0) await mutateDisk(disk, 25, 90);
+        ids.push((await repo.backup({ type: day === 0 ? "full" : "incremental", meta: meta(day), vgs, compression: true })).id);
+      }
+      const sha = await sha256File(disk);
+      const before = new Set(await keysUnder(store, "packs/"));
+      const hour = 3_600_000;
+      const r1 = await prune(repo, { policy: { keepLast: 1 }, graceMs: hour });
+      assert.ok(r1.chunksRepacked > 0 && r1.objectsDeleted === 0);
+      // The copies vanish before the sweep (another prune, an operator, a bucket rule).
+      const copies = (await keysUnder(store, "packs/")).filter((k) => !before.has(k));
+      assert.ok(copies.length > 0);
+      for (const k of copies) await store.delete(k);
+
+      const later = () => new Date(Date.now() + 2 * hour);
+      // While another prune's sweep is live, this one deletes nothing.
+      const other = { format: "cbm-sweep", version: 1, runId: "20990101T000000000Z-other", host: "elsewhere", pid: 1, started: new Date().toISOString(), expires: new Date(Date.now() + 3 * hour).toISOString() };
+      await store.put("sweeps/20990101T000000000Z-other", Buffer.from(JSON.stringify(other)));
+      const waiting = await prune(repo, { policy: { keepLast: 1 }, graceMs: hour, now: later });
+      assert.match(waiting.deferred ?? "", /another prune is deleting/);
+      assert.equal(waiting.objectsDeleted, 0);
+      await store.delete("sweeps/20990101T000000000Z-other");
+
+      const r2 = await prune(repo, { policy: { keepLast: 1 }, graceMs: hour, now: later });
+      assert.equal(r2.deferred, undefined);
+      const out = join(dir, "out.img");
+      await repo.restoreDisk(ids[1], "hdisk1", out);
+      assert.equal(await sha256File(out), sha, "the kept backup restores: no pack holding its only copy of a chunk went");
+      assert.equal((await repo.verify("all")).ok, true);
+    });
+  });
+
   test("a read finds a chunk whose pack was repacked away after the reader listed", async () => {
     const dir = await mkdtemp(join(tmpdir(), "cbm-packs-"));
     try {

@@ -401,7 +401,10 @@ async function pump(e: Engine, o: BackupOptions, disks: PlannedDisk[], known: Pr
     }
   }
   await group.finish("backup");
-  if (filling.length > 0) await upload(filling); // the last, partly filled pack
+  if (filling.length > 0) {
+    await upload(filling); // the last, partly filled pack
+    report();
+  }
   return images.map((d) => d.hex());
 }
 

@@ -4,8 +4,9 @@
  * chunk's sealed object for the restore, verify and export pipelines.
  *
  * A pack whose listed size is not the sum of its entries is incomplete (an upload cut short on a
- * server whose PUT is not atomic) and counts for nothing. A chunk held twice is found at its first
- * newest place; prune (§13) removes the surplus copy.
+ * server whose PUT is not atomic) and counts for nothing. A chunk held twice (a repack's copy,
+ * two backups storing it at once) is read from its newest object; prune (§13) removes a surplus
+ * copy only where it sits in a pack with unreferenced chunks.
  *
  * Representation: a Map from 64-hex id to location, about 200 bytes per chunk in V8, so 10^6 chunks
  * (4 TiB of unique data at 4 MiB) take ~200 MB (format §12). Hidden behind this class so that an
@@ -102,47 +103,70 @@ export class ChunkIndex {
 }
 
 /**
- * Reads chunks by id through an index, and looks again — one new listing, shared by every read that
- * missed meanwhile — when a chunk is not where the index says: a prune may have repacked it and
- * deleted the pack it was in (format §13) while a restore, verify or export was running.
+ * Reads chunks by id, and looks again — one new listing, shared by the reads that missed while it
+ * ran — when a chunk is not where the index says: a prune may have repacked it and deleted the pack
+ * it was in (format §13) while a restore, verify or export was running. A version 1 repository
+ * needs no listing to start: a chunk's object is named by its id (the listing only finds copies).
  */
 export class ChunkReader {
-  private generation = 0;
-  private relisting: Promise<void> | undefined;
+  /** Listings started so far, and the number of the one the index comes from. */
+  private started = 0;
+  private indexed = 0;
+  private inflight: { n: number; done: Promise<void> } | undefined;
 
-  constructor(
+  private constructor(
     private readonly store: ObjectStore,
-    private index: ChunkIndex,
+    private index: ChunkIndex | undefined,
   ) {}
 
-  static async open(store: ObjectStore): Promise<ChunkReader> {
-    return new ChunkReader(store, await ChunkIndex.fromListing(store));
+  /** `listFirst`: start from a listing (packs); false reads chunks/<id> until a miss (version 1). */
+  static async open(store: ObjectStore, listFirst = true): Promise<ChunkReader> {
+    const r = new ChunkReader(store, undefined);
+    if (listFirst) await r.relist();
+    return r;
   }
 
+  /** Whether the latest listing found the chunk (false before any listing). */
   has(id: string): boolean {
-    return this.index.has(id);
+    return this.index?.has(id) ?? false;
   }
 
   /** The chunk's sealed object, or undefined when the repository does not hold it (any more). */
   async fetch(id: string): Promise<ArrayBuffer | undefined> {
+    // A listing is not a snapshot (it may pass the new pack's place before the copy exists and the
+    // old one's after its delete): two tries with listings started after the miss.
     for (let attempt = 0; ; attempt++) {
-      const seen = this.generation;
-      const loc = this.index.location(id);
+      const loc = this.index ? this.index.location(id) : { key: chunkObjectKey(id), offset: 0, length: 0, whole: true };
       const ab = loc && (await fetchChunk(this.store, loc));
-      if (ab || attempt > 0) return ab;
-      await this.relist(seen);
+      if (ab || attempt === 2) return ab;
+      await this.relist();
     }
   }
 
-  private async relist(seen: number): Promise<void> {
-    if (this.generation !== seen) return; // a listing newer than this miss is in the index already
-    this.relisting ??= ChunkIndex.fromListing(this.store)
-      .then((idx) => {
-        this.index = idx;
-        this.generation++;
-      })
-      .finally(() => (this.relisting = undefined));
-    await this.relisting;
+  /** Resolves once the index comes from a listing that started after this call. */
+  private async relist(): Promise<void> {
+    const want = this.started + 1;
+    while (this.indexed < want) {
+      if (!this.inflight || this.inflight.n < want) {
+        if (this.inflight) {
+          await this.inflight.done; // started before the miss: wait for it, then start one of our own
+          continue;
+        }
+        const n = ++this.started;
+        const done = ChunkIndex.fromListing(this.store)
+          .then((idx) => {
+            if (n > this.indexed) {
+              this.index = idx;
+              this.indexed = n;
+            }
+          })
+          .finally(() => {
+            if (this.inflight?.n === n) this.inflight = undefined;
+          });
+        this.inflight = { n, done };
+      }
+      await this.inflight.done;
+    }
   }
 }
 

@@ -183,7 +183,7 @@ export class Sweep {
 }
 
 /** Sweeps that may still be deleting: unexpired, and not held by a dead process of this host. */
-async function liveSweeps(store: ObjectStore): Promise<SweepRecord[]> {
+export async function liveSweeps(store: ObjectStore): Promise<SweepRecord[]> {
   // A sweep that vanished between list and get has ended.
   return (await readJsonRecords<SweepRecord>(store, SWEEPS_PREFIX))
     .flatMap(({ rec }) => (rec ? [rec] : []))

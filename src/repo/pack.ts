@@ -69,6 +69,8 @@ export function parsePackKey(key: string): PackEntry[] | undefined {
     if (length < MIN_SEALED) return undefined;
     entries.push({ id: m[1], length });
   }
+  // The same chunk twice would count as two copies of it (format §13): not a pack.
+  if (new Set(entries.map((e) => e.id)).size !== entries.length) return undefined;
   return entries[0].id.startsWith(shard) ? entries : undefined;
 }
 

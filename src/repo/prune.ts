@@ -30,7 +30,7 @@ import { writesPacks } from "./keys.ts";
 import { chunksPerObject, objectKeyFor, type ChunkLocation } from "./pack.ts";
 import type { BackupScope } from "./catalog.ts";
 import { inScope } from "./catalog.ts";
-import { liveLeases, readJsonRecords, Sweep } from "./lease.ts";
+import { liveLeases, liveSweeps, readJsonRecords, Sweep } from "./lease.ts";
 import { manifestKey, type Manifest } from "./manifest.ts";
 import { isBackupId } from "./names.ts";
 import type { Repository } from "./repository.ts";
@@ -145,12 +145,16 @@ function markedObjects(rec: MarkRecord): Array<[string, number]> {
 async function repack(repo: Repository, copy: Map<string, ChunkLocation>, holders: Map<string, number>, o: PruneOptions, report: PruneReport): Promise<Set<string>> {
   const failed = new Set<string>();
   const perPack = chunksPerObject(repo.config);
+  // Copies are written like a backup's chunks: the profile's server-side encryption, and under
+  // object lock for OBJECT_LOCK_DAYS (the chunk may be the only copy a locked backup has left).
+  const lockMs = (o.lockDays ?? 0) * 86_400_000;
+  const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(lockMs > 0 ? { retainUntil: new Date((o.now?.() ?? new Date()).getTime() + lockMs) } : {}) };
   const packs = writesPacks(repo.config);
   let batch: Array<{ id: string; object: Uint8Array }> = [];
   const flush = async () => {
     if (batch.length === 0) return;
     const entries = batch.map((b) => ({ id: b.id, length: b.object.length }));
-    await repo.store.put(objectKeyFor(entries, packs), batch.map((b) => b.object), o.sse ? { sse: o.sse } : {});
+    await repo.store.put(objectKeyFor(entries, packs), batch.map((b) => b.object), putOpts);
     for (const b of batch) holders.set(b.id, (holders.get(b.id) ?? 0) + 1);
     report.chunksRepacked += batch.length;
     report.bytesRepacked += entries.reduce((s, e) => s + e.length, 0);
@@ -198,7 +202,6 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
 
   // 1. Forget.
   const all = await repo.manifests();
-  const known = new Set(all.map((m) => m.id));
   const scoped = all.filter((m) => inScope(m, o.scope));
   const verified = await readVerified(store);
   const newestVerified = scoped.filter((m) => verified.has(m.id)).at(-1)?.id;
@@ -302,39 +305,59 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   // Announce the sweep before looking for leases: a backup takes its lease, then waits for sweeps
   // (lease.ts), so either this prune sees its lease or the backup sees this sweep.
   const sweep = o.dryRun ? undefined : await Sweep.announce(store, runId);
+  const defer = (why: string): PruneReport => {
+    report.deferred = why;
+    for (const d of due) report.chunksPending += pendingOf(d);
+    return report;
+  };
   try {
+    // One sweep at a time: a sweep deletes a pack whose live chunks have another copy, and two
+    // sweeps at once could each delete one of the two. Both write, then read: at least one defers.
+    const others = sweep ? (await liveSweeps(store)).filter((w) => w.runId !== runId) : [];
+    if (others.length > 0) return defer(`another prune is deleting (${others.map((w) => `${w.runId} on ${w.host}`).join(", ")}); this one's marks wait for a later prune`);
     // Leases first, manifests second: a backup that was running at the lease check defers the sweep;
-    // one that ended before it has its manifest listed by the refresh below (the other order would
-    // miss a backup that ends in between).
+    // one that ended before it has its manifest read below (the other order would miss a backup
+    // that ends in between).
     const leasesBefore = await liveLeases(store, now());
     if (leasesBefore.length > 0) {
-      report.deferred = `backup(s) running into this repository (${leasesBefore.map((l) => `${l.backupId} on ${l.host}`).join(", ")}); chunks are deleted by a later prune`;
-      for (const d of due) report.chunksPending += pendingOf(d);
-      return report;
+      return defer(`backup(s) running into this repository (${leasesBefore.map((l) => `${l.backupId} on ${l.host}`).join(", ")}); chunks are deleted by a later prune`);
     }
-    // Backups finished since step 2 reference more chunks: read the manifests that are new. Where
-    // else those chunks are is unknown, so an object holding one is kept.
-    const late = new Set<string>();
-    for (const id of await repo.backupIds()) {
-      if (known.has(id)) continue;
-      try {
-        addRefs(late, await repo.manifest(id));
-      } catch (e) {
-        report.deferred = `manifest ${id} appeared during prune and could not be read (${errorMessage(e)}); nothing deleted`;
-        for (const d of due) report.chunksPending += pendingOf(d);
-        return report;
+    // Decide on the repository as it is now, not as step 2 saw it: every manifest that exists now,
+    // and a new listing — what another prune deleted, or a backup or a repack stored, since then
+    // counts. (A dry run, which copied nothing, decides on step 2's view with the copies counted.)
+    const dueKeys = new Set(due.flatMap((m) => markedObjects(m.rec).map(([k]) => k)));
+    let live = holders;
+    let objects = candidates;
+    if (!o.dryRun) {
+      const byId = new Map(all.map((m) => [m.id, m]));
+      live = new Map();
+      for (const id of await repo.backupIds()) {
+        if (gone.has(id)) continue;
+        let m = byId.get(id);
+        if (!m) {
+          try {
+            m = await repo.manifest(id);
+          } catch (e) {
+            return defer(`manifest ${id} appeared during prune and could not be read (${errorMessage(e)}); nothing deleted`);
+          }
+        }
+        addRefs(live, m);
       }
+      objects = new Map();
+      await listStoredObjects(store, (obj) => {
+        if (obj.complete) for (const c of obj.chunks) if (live.has(c.id)) live.set(c.id, live.get(c.id)! + 1);
+        if (dueKeys.has(obj.info.key)) objects.set(obj.info.key, obj);
+      });
     }
     for (const m of due) {
       const created = Date.parse(m.rec.created);
       for (const [key, mtime] of markedObjects(m.rec)) {
-        const obj = candidates.get(key);
-        if (!obj) continue; // gone already, or every chunk in it referenced again
-        if (obj.info.mtime.getTime() !== mtime || mtime > created) continue; // stored again since marked: live
-        // Every referenced chunk in it must be held by another complete object that stays.
-        const needed = obj.chunks.some((c) => (holders.has(c.id) ? holders.get(c.id)! - (obj.complete ? 1 : 0) < 1 : late.has(c.id)));
-        if (needed) continue;
-        const freed = unrefIn(obj);
+        const obj = objects.get(key);
+        if (!obj) continue; // gone already
+        if (obj.info.mtime.getTime() !== mtime || mtime > created) continue; // written again since marked: not what was marked
+        // Every referenced chunk in it must have another complete copy that stays.
+        if (obj.chunks.some((c) => live.has(c.id) && live.get(c.id)! - (obj.complete ? 1 : 0) < 1)) continue;
+        const freed = obj.complete ? obj.chunks.filter((c) => !live.has(c.id)).length : 0;
         if (!o.dryRun) {
           try {
             await store.delete(key);
@@ -344,8 +367,8 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
             continue;
           }
         }
-        if (obj.complete) for (const c of obj.chunks) if (holders.has(c.id)) holders.set(c.id, holders.get(c.id)! - 1);
-        candidates.delete(key);
+        if (obj.complete) for (const c of obj.chunks) if (live.has(c.id)) live.set(c.id, live.get(c.id)! - 1);
+        objects.delete(key);
         report.objectsDeleted++;
         report.chunksDeleted += freed;
         report.bytesFreed += obj.info.size;

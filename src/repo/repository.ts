@@ -17,7 +17,7 @@ import { runBackup, type BackupOptions, type BackupSummary } from "./backup.ts";
 import { classifyRef, findDisk, inScope, listBackupIds, pickBackup, readManifest, readManifests, type BackupRef, type BackupScope } from "./catalog.ts";
 import { REPO } from "./codes.ts";
 import type { Engine } from "./engine.ts";
-import { addKeySlot, initRepo, KEYS_PREFIX, openRepo, type Credential, type InitOptions, type OpenedRepo, type RepoConfig, type ScryptParams } from "./keys.ts";
+import { addKeySlot, initRepo, KEYS_PREFIX, openRepo, writesPacks, type Credential, type InitOptions, type OpenedRepo, type RepoConfig, type ScryptParams } from "./keys.ts";
 import { MANIFESTS_PREFIX, manifestKey, type Manifest } from "./manifest.ts";
 import { LEASES_PREFIX, SWEEPS_PREFIX } from "./lease.ts";
 import { PRUNE_PREFIX, VERIFIED_PREFIX } from "./prune.ts";
@@ -263,7 +263,7 @@ export class Repository {
 
   /** Reads chunks wherever they are: one listing of packs/ and chunks/ (format §5.1), again on a miss. */
   chunkReader(): Promise<ChunkReader> {
-    return ChunkReader.open(this.store);
+    return ChunkReader.open(this.store, writesPacks(this.opened.config));
   }
 
   /** Downloads and decodes one chunk with every check (export, tools). Errors name `context`. */

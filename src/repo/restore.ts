@@ -18,6 +18,7 @@ import { CbmError, errorMessage } from "../util/errors.ts";
 import { blockDeviceSize, writeFully } from "./blockdev.ts";
 import { chunkRange, ImageDigest } from "./chunk.ts";
 import { ChunkReader } from "./chunkindex.ts";
+import { writesPacks } from "./keys.ts";
 import { REPO } from "./codes.ts";
 import { RESTORE_CONCURRENCY, type Engine } from "./engine.ts";
 import type { Manifest, ManifestDisk } from "./manifest.ts";
@@ -196,7 +197,7 @@ export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: 
   const started = performance.now();
   const targets = await checkTargets(jobs, o.growFiles ?? true); // every check before the first write
   // Where each chunk is (packs, format §5.1): one listing, before anything is written.
-  const chunks = await ChunkReader.open(e.store);
+  const chunks = await ChunkReader.open(e.store, writesPacks(e.config));
   const pool = e.pool();
   const concurrency = o.concurrency ?? RESTORE_CONCURRENCY;
   const verifyImage = o.verifyImage ?? true;
