@@ -6,19 +6,22 @@
  *  1. Forget. Within the scope (cluster/RG), applyRetention decides; the newest backup with a
  *     `verified/<id>` marker and every backup still under object-lock retention are always kept.
  *     A delete the server refuses (object lock, permissions) is reported and the backup is kept.
- *  2. Mark (phase 1). One streamed listing of chunks/ against the set of chunk ids referenced by
- *     every remaining manifest (all clusters/RGs: chunks are shared). Unreferenced chunks not
- *     already marked are recorded, with their modification times, in `prune/<runId>-<n>` objects.
- *  3. Sweep (phase 2). A mark at least `graceMs` old is swept: each chunk in it is deleted when it is
- *     still listed, still unreferenced (manifests written since step 2 are read first), and not
- *     modified since it was marked (a backup that stored it again made it live). Nothing is swept
- *     while any unexpired lease exists (a running backup may trust a chunk its listing or its
- *     parent showed it); leases expire (format §8), so this never waits forever. Swept marks are
- *     deleted; unswept ones stay for the next run.
+ *  2. Mark (phase 1). One streamed listing of packs/ and chunks/ against the chunk ids referenced
+ *     by every remaining manifest (all clusters/RGs: chunks are shared), counting the complete
+ *     objects that hold each referenced chunk. Objects holding an unreferenced chunk, and incomplete
+ *     packs, are candidates; a partly used pack is repacked first (its live chunks that exist
+ *     nowhere else are checked and copied into new packs). Candidates not already marked are
+ *     recorded, with their modification times, in `prune/<runId>-<n>` objects.
+ *  3. Sweep (phase 2). A mark at least `graceMs` old is swept by one prune at a time, and not while
+ *     any unexpired lease exists (a running backup may trust a chunk its listing or its parent
+ *     showed it); leases and sweeps expire (format §8, §13), so this never waits forever. The sweep
+ *     reads every manifest and lists the repository again, then deletes each marked object that is
+ *     unchanged since it was marked and whose referenced chunks all have another complete copy.
+ *     Swept marks are deleted; unswept ones stay for the next run.
  *
- * Memory: the referenced set holds one 64-hex string per referenced chunk (~100 bytes each, 10^6
- * chunks ≈ 100 MB, the same bound as the chunk index, format §12); the chunk listing is streamed and
- * only unreferenced ids are kept. Marks are written in objects of at most MARK_BATCH ids.
+ * Memory: a map from referenced chunk id to its number of copies (~100 bytes each, 10^6 chunks ≈
+ * 100 MB, format §12), the candidate objects, and the repack's batch (one pack). Marks are written
+ * in objects of at most MARK_BATCH keys.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
