@@ -70,6 +70,19 @@ describe("restore targets: direct and buffered writes, holes, a partial last blo
     assert.ok(st.blocks * 512 <= SIZE - 3 * MiB, `allocated ${st.blocks * 512} bytes of ${SIZE}`);
   });
 
+  it("two restores onto one file: the second is refused before it writes, the first restores bit for bit", async () => {
+    const out = join(dir, "twice.img");
+    await writeFile(out, Buffer.alloc(SIZE, 0x11));
+    const results = await Promise.allSettled([repo.restoreDisk(backup.id, "hdisk1", out), repo.restoreDisk(backup.id, "hdisk1", out)]);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    assert.equal(refused.length, 1, JSON.stringify(results.map((r) => r.status)));
+    assert.equal((refused[0].reason as CbmError).code, "CBM_TARGET_BUSY");
+    assert.match((refused[0].reason as Error).message, /twice\.img for disk hdisk1 is being written by another restore .*Nothing was written/);
+    assert.equal(sha(await readFile(out)), sha(img));
+    await assert.rejects(stat(`${out}.cbm-restore.lock`), "the claim is given back");
+    await repo.restoreDisk(backup.id, "hdisk1", out); // and the file can be restored again
+  });
+
   it("an existing file full of old data has every byte replaced, zeros included", async () => {
     const out = join(dir, "old.img");
     await writeFile(out, Buffer.alloc(SIZE, 0xa5));

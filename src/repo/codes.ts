@@ -29,6 +29,8 @@ export const REPO = {
   badRequest: "CBM_REPO_BAD_REQUEST",
   /** A restore target smaller than the source disk, or of unknown size. */
   targetTooSmall: "CBM_RESTORE_TARGET_TOO_SMALL",
+  /** A restore target file that another restore is writing. */
+  targetBusy: "CBM_TARGET_BUSY",
   /** Reading a source disk or writing a target failed. */
   io: "CBM_REPO_IO",
   /** The operation was cancelled through its AbortSignal. */

@@ -13,6 +13,7 @@
 import { constants as fsConstants, type Stats } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
+import lockfile from "proper-lockfile";
 import { openDeviceExclusive } from "../util/device.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { blockDeviceSize, writeFully } from "./blockdev.ts";
@@ -183,6 +184,39 @@ async function openTarget(t: Target): Promise<fsp.FileHandle> {
   }
 }
 
+/**
+ * Claims each file target for this restore (`<file>.cbm-restore.lock`, proper-lockfile: refreshed
+ * while held, stale 10 s after a crash), so that two restores never write one file at once — both
+ * would report success over a mix of two images. Block devices are claimed by their O_EXCL open.
+ * Where no lock can be made next to the file (a read-only directory), the restore goes on without.
+ */
+async function claimFiles(targets: Target[]): Promise<() => Promise<void>> {
+  const releases: Array<() => Promise<void>> = [];
+  const releaseAll = async () => {
+    for (const r of releases.splice(0)) await r().catch(() => undefined);
+  };
+  try {
+    for (const t of targets) {
+      if (t.kind === "block-device") continue;
+      const real = await fsp.realpath(t.job.target).catch(() => path.resolve(t.job.target));
+      const lockfilePath = `${real}.cbm-restore.lock`;
+      try {
+        releases.push(await lockfile.lock(real, { lockfilePath, realpath: false, stale: 10_000, retries: 0 }));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ELOCKED") {
+          throw new CbmError(REPO.targetBusy, `restore target ${t.job.target} for disk ${t.job.disk.name} is being written by another restore (${lockfilePath}); wait for it to end or choose another target. Nothing was written.`, "validation");
+        }
+        if (code !== "EACCES" && code !== "EROFS" && code !== "EPERM") throw e;
+      }
+    }
+  } catch (e) {
+    await releaseAll();
+    throw e;
+  }
+  return releaseAll;
+}
+
 /** O_DIRECT twin of an open target, or undefined where direct I/O is refused (tmpfs, other systems). */
 async function openDirect(t: Target): Promise<fsp.FileHandle | undefined> {
   const O_DIRECT = fsConstants.O_DIRECT as number | undefined;
@@ -196,6 +230,15 @@ const SYNC_EVERY = 256 * 1024 * 1024;
 export async function runRestore(e: Engine, m: Manifest, jobs: RestoreJob[], o: RestoreOptions = {}): Promise<RestoreSummary> {
   const started = performance.now();
   const targets = await checkTargets(jobs, o.growFiles ?? true); // every check before the first write
+  const release = await claimFiles(targets);
+  try {
+    return await restoreInto(e, m, targets, jobs, o, started);
+  } finally {
+    await release();
+  }
+}
+
+async function restoreInto(e: Engine, m: Manifest, targets: Target[], jobs: RestoreJob[], o: RestoreOptions, started: number): Promise<RestoreSummary> {
   // Where each chunk is (packs, format §5.1): one listing, before anything is written.
   const chunks = await ChunkReader.open(e.store, writesPacks(e.config));
   const pool = e.pool();
