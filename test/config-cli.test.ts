@@ -112,6 +112,19 @@ test("help lists each attribute with allowed values and default", async () => {
   const g = await runCli(home, ["help"]);
   assert.equal(g.code, 0);
   assert.match(g.stdout, /Exit codes: 0 ok, 1 internal, 2 usage, 3 validation, 4 runtime/);
+  // -h on an action asks; it never runs it (a prune with -h used to forget backups).
+  const before = await xml();
+  for (const [line, usage] of [
+    ["clmgr prune backup_files RG_NAME=RG1 KEEP_LAST=1 -h", /clmgr prune backup_files RG_NAME=RG \[DRY_RUN=yes\]/],
+    ["clmgr restore backup_files latest RG_NAME=RG1 TARGET=/dev/null -h", /clmgr restore backup_files <name\|id\|latest>/],
+    ["clmgr query repository -h", /clmgr query repository/],
+  ] as const) {
+    const h = await runCli(home, words(line));
+    assert.equal(h.code, 0, `${line}: ${h.stderr}`);
+    assert.match(h.stdout, usage);
+    assert.doesNotMatch(h.stdout + h.stderr, /forgot|backup\(s\)|Restor/);
+  }
+  assert.equal(await xml(), before);
 });
 
 // [command line, exit code, patterns the message must contain (the attribute and the allowed values)]

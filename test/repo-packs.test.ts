@@ -69,7 +69,9 @@ describe("packs", () => {
       const idx = await ChunkIndex.fromListing(store);
       assert.equal(idx.incomplete, 1);
       for (const id of lost) assert.equal(idx.has(id), false, "an incomplete pack's chunks are not there");
-      assert.equal((await repo.verify("all")).missing, lost.length, "verify counts them missing");
+      const v = await repo.verify("all");
+      assert.equal(v.missing, lost.length, "verify counts them missing");
+      assert.ok(v.bad[0].message.includes(`pack ${victim} names it but holds 100 of its`), v.bad[0].message);
 
       const again = await repo.backup({ type: "full", meta: meta(1), vgs, compression: true });
       assert.equal(again.indexSource, "listing");
@@ -109,6 +111,7 @@ describe("packs", () => {
       assert.deepEqual(r.forgotten, [ids[0]]);
       assert.ok(r.chunksRepacked > 0, "live chunks were copied out of partly used packs");
       assert.equal(r.chunksDeleted, dry.chunksDeleted, "the dry run said what would go");
+      assert.deepEqual([dry.chunksRepacked, dry.bytesRepacked], [r.chunksRepacked, r.bytesRepacked], "and what would be copied");
       assert.ok(r.chunksDeleted > 0);
       const kept = await repo.manifests();
       assert.deepEqual([...(await storedChunkIds(store))].sort(), [...refsOf(kept)].sort(), "exactly the referenced chunks remain");
@@ -179,7 +182,8 @@ describe("packs", () => {
       await store.put(packKey([{ id, length: 100 }]), body);
       await store.delete(oldKey);
       const got = await reader.fetch(id);
-      assert.ok(got && Buffer.from(got).equals(body), "read from its new pack");
+      assert.ok(got && Buffer.from(got.object).equals(body), "read from its new pack");
+      assert.equal(got.key, packKey([{ id, length: 100 }]));
       assert.equal(await reader.fetch(other), undefined, "a chunk that is gone is gone");
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -19,7 +19,8 @@ import { objectName } from "./cmd-config.ts";
 import { argAttr, checkAttrs, type Ctx } from "./context.ts";
 import { openRepoOf, REPO_ATTRS, resolveRepoAttrs } from "./repo-args.ts";
 import { table, toJson } from "./output.ts";
-import { humanBytes, progressBar } from "./progress.ts";
+import { humanBytes } from "../util/bytes.ts";
+import { progressBar } from "./progress.ts";
 
 /**
  * The repository of RG_NAME (or of the command-line attributes); none when no cloud profile is

@@ -15,7 +15,7 @@ import { BACKUP_TYPES, JobHistory, jobsDbPath, type JobRow } from "../jobs/histo
 import { notFound, validationError } from "../util/errors.ts";
 import { argAttr, checkAttrs, type Ctx } from "./context.ts";
 import { table, toJson } from "./output.ts";
-import { humanBytes } from "./progress.ts";
+import { humanBytes } from "../util/bytes.ts";
 
 export async function daemonCommand(ctx: Ctx): Promise<void> {
   await runDaemon(ctx.home, ctx.env, { stderr: ctx.env.CBM_DAEMON_DETACHED !== "1" });

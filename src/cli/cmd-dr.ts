@@ -24,7 +24,8 @@ import { argAttr, checkAttrs, type Ctx } from "./context.ts";
 import { interruptible } from "./interrupt.ts";
 import { openRepoOf, REPO_ATTRS, resolveRepoAttrs } from "./repo-args.ts";
 import { table, toJson } from "./output.ts";
-import { humanBytes, progressBar } from "./progress.ts";
+import { humanBytes } from "../util/bytes.ts";
+import { progressBar } from "./progress.ts";
 
 const POLICY_ATTRS = ["KEEP_LAST", "KEEP_DAILY", "KEEP_WEEKLY", "KEEP_MONTHLY", "PRUNE_GRACE_HOURS", "OBJECT_LOCK_DAYS"];
 

@@ -38,6 +38,17 @@ Exit codes: ${Object.entries(EXIT)
     .join(", ")}.`;
 }
 
+/** The usage lines of `verb cls` from the general help (all of it when none match). */
+export function commandHelp(prog: string, verb: string, cls: string | undefined): string {
+  const general = generalHelp(prog);
+  const lines = general.split("\n").filter((l) => {
+    const [p, v, c] = l.trim().split(/\s+/);
+    return (p === prog || p === "cbm") && (v ?? "").split("|").includes(verb) && (cls === undefined || c === cls);
+  });
+  if (lines.length === 0) return general;
+  return `${lines.map((l) => l.trimStart()).join("\n")}\n\n"${prog} help" lists every command; attribute names are case-insensitive.`;
+}
+
 export function classHelp(prog: string, verb: string, cls: ClassDef): string {
   const width = Math.max(...cls.attrs.map((a) => a.name.length));
   const lines = cls.attrs.map(

@@ -9,7 +9,7 @@ import { CbmError, EXIT, usageError } from "../util/errors.ts";
 import { parseArgs } from "./args.ts";
 import { onlineOffline, query, runConfigVerb } from "./cmd-config.ts";
 import type { Ctx } from "./context.ts";
-import { classHelp, generalHelp } from "./help.ts";
+import { classHelp, commandHelp, generalHelp } from "./help.ts";
 import { stdOut } from "./output.ts";
 
 // Command modules load on demand: each start of clmgr then pays only for what its command uses (the
@@ -24,6 +24,11 @@ export async function main(argv: string[], opts: { argv0?: string } = {}): Promi
   // arranges by ignoring SIGXFSZ. signal-exit (loaded with proper-lockfile) re-raises that signal
   // when only its own listener is registered, killing the process mid-write; ours keeps it from it.
   process.on("SIGXFSZ", () => undefined);
+  // `clmgr query … | head` closes the pipe early: the reader has what it wanted, not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(EXIT.ok);
+    throw e;
+  });
   const prog = basename(opts.argv0 ?? "clmgr");
   let json = argv.includes("-o") && argv[argv.indexOf("-o") + 1] === "json";
   try {
@@ -69,6 +74,11 @@ async function dispatch(ctx: Ctx): Promise<void> {
   }
   if (help && cls && classDef(cls)) {
     ctx.out.print(classHelp(ctx.prog, verb, classDef(cls)!));
+    return;
+  }
+  // -h asks, it never runs the command (a prune with -h used to forget backups).
+  if (help) {
+    ctx.out.print(commandHelp(ctx.prog, verb, cls));
     return;
   }
   if (cls === "backup_files") {

@@ -1,13 +1,5 @@
 /** A one-line progress bar (bytes, rate, ETA) on a terminal; silent when stderr is not a TTY. */
-export function humanBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
+import { humanBytes } from "../util/bytes.ts";
 
 export interface ProgressBar {
   update(done: number, total: number, extra?: string): void;

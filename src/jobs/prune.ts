@@ -7,6 +7,7 @@
 import type { Config } from "../config/model.ts";
 import { policyActive, prune, type PruneReport, type Repository, type RetentionPolicy } from "../repo/index.ts";
 import type { ServerSideEncryption } from "../objectstore/index.ts";
+import { humanBytes } from "../util/bytes.ts";
 import { planProfile, sseOf } from "./plan.ts";
 import { openProfileRepo } from "./repo-open.ts";
 
@@ -68,9 +69,10 @@ export function pruneText(r: PruneReport): string {
   for (const x of r.refused) lines.push(`refused by the server: delete ${x.key}: ${x.error}`);
   lines.push(
     `${r.dryRun ? "Dry run: " : ""}${verb} ${r.dryRun ? r.forget.length : r.forgotten.length} backup(s), kept ${r.keep.length}; ` +
-      `${r.chunksReferenced} chunk(s) referenced, ${r.chunksUnreferenced} unreferenced, ${r.chunksMarked} newly marked, ` +
-      `${r.dryRun ? "would delete" : "deleted"} ${r.chunksDeleted} (${r.objectsDeleted} object(s), ${r.bytesFreed} bytes), ` +
-      `${r.chunksRepacked} live chunk(s) copied out of partly used packs (${r.bytesRepacked} bytes), ${r.chunksPending} waiting for the grace period.`,
+      `${r.chunksReferenced} chunk(s) referenced, ${r.chunksUnreferenced} unreferenced, ${r.chunksMarked} newly marked; ` +
+      `${r.chunksRepacked} live chunk(s) ${r.dryRun ? "would be " : ""}copied out of partly used packs (${humanBytes(r.bytesRepacked)}); ` +
+      `${r.dryRun ? "would delete" : "deleted"} ${r.objectsDeleted} object(s) (${humanBytes(r.bytesFreed)}) holding ${r.chunksDeleted} unreferenced chunk(s); ` +
+      `${r.chunksPending} unreferenced chunk(s) ${r.deferred ? "wait for a later prune" : "wait for the grace period"}.`,
   );
   if (r.deferred) lines.push(`Deletion deferred: ${r.deferred}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);

@@ -53,6 +53,8 @@ export class ChunkIndex {
   bytes = 0;
   /** Packs listed whose size says their upload was cut short. */
   incomplete = 0;
+  /** For chunks named by an incomplete pack: that pack (to say why a chunk is missing). */
+  private readonly cutShort = new Map<string, ObjectInfo>();
 
   constructor(ids?: Iterable<string>) {
     if (ids) for (const id of ids) this.locs.set(id, undefined);
@@ -65,6 +67,7 @@ export class ChunkIndex {
       if (distrustSince && o.info.mtime >= distrustSince) return;
       if (!o.complete) {
         idx.incomplete++;
+        for (const c of o.chunks) idx.cutShort.set(c.id, o.info);
         return;
       }
       idx.objects++;
@@ -95,6 +98,14 @@ export class ChunkIndex {
 
   get size(): number {
     return this.locs.size;
+  }
+
+  /** Why a chunk the index lacks is missing, when the listing says more than "absent". */
+  missingReason(id: string): string | undefined {
+    const p = this.cutShort.get(id);
+    if (!p || this.locs.has(id)) return undefined;
+    const expected = parsePackKey(p.key)?.reduce((n, e) => n + e.length, 0);
+    return `pack ${p.key} names it but holds ${p.size} of its ${expected} bytes (an upload cut short); a full backup stores the chunk again`;
   }
 
   [Symbol.iterator](): IterableIterator<string> {
@@ -131,16 +142,23 @@ export class ChunkReader {
     return this.index?.has(id) ?? false;
   }
 
-  /** The chunk's sealed object, or undefined when the repository does not hold it (any more). */
-  async fetch(id: string): Promise<ArrayBuffer | undefined> {
+  /** The chunk's sealed object and the key it was read from, or undefined when the repository does not hold it (any more). */
+  async fetch(id: string): Promise<{ object: ArrayBuffer; key: string } | undefined> {
     // A listing is not a snapshot (it may pass the new pack's place before the copy exists and the
     // old one's after its delete): two tries with listings started after the miss.
     for (let attempt = 0; ; attempt++) {
       const loc = this.index ? this.index.location(id) : { key: chunkObjectKey(id), offset: 0, length: 0, whole: true };
-      const ab = loc && (await fetchChunk(this.store, loc));
-      if (ab || attempt === 2) return ab;
+      const object = loc && (await fetchChunk(this.store, loc));
+      if (object) return { object, key: loc.key };
+      if (attempt === 2) return undefined;
       await this.relist();
     }
+  }
+
+  /** "chunk <id> is missing from <store>", and why, where the listing tells. */
+  missing(id: string): string {
+    const why = this.index?.missingReason(id);
+    return `chunk ${id} is missing from ${this.store.location}${why ? `: ${why}` : ""}`;
   }
 
   /** Resolves once the index comes from a listing that started after this call. */

@@ -191,14 +191,15 @@ export async function liveSweeps(store: ObjectStore): Promise<SweepRecord[]> {
 }
 
 /**
- * Leases of backups that may still be running (unexpired). One that exists but cannot be read (being
- * rewritten) counts as live, to be safe.
+ * Leases of backups that may still be running: unexpired, and not held by a dead process of this host
+ * (a backup killed here never writes its manifest, so nothing it stored needs protecting). One that
+ * exists but cannot be read (being rewritten) counts as live, to be safe.
  */
 export async function liveLeases(store: ObjectStore, now: Date): Promise<LeaseRecord[]> {
   const out: LeaseRecord[] = [];
   for (const { key, rec } of await readJsonRecords<LeaseRecord>(store, LEASES_PREFIX)) {
     if (rec) {
-      if (Date.parse(rec.expires) > now.getTime()) out.push(rec);
+      if (Date.parse(rec.expires) > now.getTime() && !(rec.host === hostname() && !pidAlive(rec.pid))) out.push(rec);
     } else if (await store.head(key)) {
       out.push({ format: "cbm-lease", version: 1, backupId: key.slice(LEASES_PREFIX.length), host: "?", pid: 0, started: now.toISOString(), expires: now.toISOString() });
     }

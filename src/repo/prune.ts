@@ -253,7 +253,6 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     if (unused) candidates.set(obj.info.key, obj);
   });
   report.chunksUnreferenced = unrefIds.size;
-  const unrefIn = (obj: StoredObject) => (obj.complete ? obj.chunks.filter((c) => !holders.has(c.id)).length : 0);
 
   const marks: Array<{ key: string; rec: MarkRecord }> = [];
   for (const { key, rec, error } of await readJsonRecords<MarkRecord>(store, PRUNE_PREFIX)) {
@@ -273,7 +272,12 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   );
   const copy = new Map<string, ChunkLocation>();
   for (const obj of partly) for (const c of obj.chunks) if (holders.get(c.id) === 1) copy.set(c.id, c.loc);
-  const failed = o.dryRun ? new Set<string>() : await repack(repo, copy, holders, o, report);
+  let failed = new Set<string>();
+  if (o.dryRun) {
+    // What a real run would copy (the dry run copies nothing).
+    report.chunksRepacked = copy.size;
+    report.bytesRepacked = [...copy.values()].reduce((n, loc) => n + loc.length, 0);
+  } else failed = await repack(repo, copy, holders, o, report);
   const fresh = [...candidates.values()].filter((obj) => !alreadyMarked.has(obj.info.key) && !obj.chunks.some((c) => failed.has(c.id)));
   if (!o.dryRun) {
     for (let b = 0; b * MARK_BATCH < fresh.length; b++) {
@@ -297,8 +301,12 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     const objects = fresh.map((obj): [string, number] => [obj.info.key, obj.info.mtime.getTime()]);
     marks.push({ key: "(dry run)", rec: { format: "cbm-prune-mark", version: 1, runId, host: hostname(), created: now().toISOString(), chunks: [], objects } });
   }
-  report.chunksMarked = fresh.reduce((s, obj) => s + unrefIn(obj), 0);
-  const pendingOf = (m: { rec: MarkRecord }) => markedObjects(m.rec).reduce((s, [k]) => s + (candidates.get(k) ? unrefIn(candidates.get(k)!) : 0), 0);
+  // Counts are of distinct chunks (two copies of an unreferenced chunk are one chunk).
+  const unrefOf = (obj: StoredObject) => (obj.complete ? obj.chunks.filter((c) => !holders.has(c.id)).map((c) => c.id) : []);
+  report.chunksMarked = new Set(fresh.flatMap(unrefOf)).size;
+  // A dry run with a grace period shows what a real run would mark and leave waiting.
+  if (o.dryRun && o.graceMs > 0) report.chunksPending += report.chunksMarked;
+  const pendingOf = (m: { rec: MarkRecord }) => markedObjects(m.rec).reduce((s, [k]) => s + (candidates.get(k) ? unrefOf(candidates.get(k)!).length : 0), 0);
 
   // 3. Sweep marks older than the grace period.
   const due = marks.filter((m) => Date.parse(m.rec.created) + o.graceMs <= now().getTime());
@@ -352,6 +360,7 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
         if (dueKeys.has(obj.info.key)) objects.set(obj.info.key, obj);
       });
     }
+    const freedIds = new Set<string>();
     for (const m of due) {
       const created = Date.parse(m.rec.created);
       for (const [key, mtime] of markedObjects(m.rec)) {
@@ -360,7 +369,7 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
         if (obj.info.mtime.getTime() !== mtime || mtime > created) continue; // written again since marked: not what was marked
         // Every referenced chunk in it must have another complete copy that stays.
         if (obj.chunks.some((c) => live.has(c.id) && live.get(c.id)! - (obj.complete ? 1 : 0) < 1)) continue;
-        const freed = obj.complete ? obj.chunks.filter((c) => !live.has(c.id)).length : 0;
+        const freed = obj.complete ? obj.chunks.filter((c) => !live.has(c.id)).map((c) => c.id) : [];
         if (!o.dryRun) {
           try {
             await store.delete(key);
@@ -373,7 +382,8 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
         if (obj.complete) for (const c of obj.chunks) if (live.has(c.id)) live.set(c.id, live.get(c.id)! - 1);
         objects.delete(key);
         report.objectsDeleted++;
-        report.chunksDeleted += freed;
+        for (const id of freed) freedIds.add(id);
+        report.chunksDeleted = freedIds.size;
         report.bytesFreed += obj.info.size;
       }
       if (!o.dryRun && m.key !== "(dry run)") await store.delete(m.key);

@@ -268,9 +268,9 @@ export class Repository {
 
   /** Downloads and decodes one chunk with every check (export, tools). Errors name `context`. */
   async readChunk(chunks: ChunkReader, id: string, context?: string): Promise<Buffer> {
-    const ab = await chunks.fetch(id);
-    if (!ab) throw new CbmError(REPO.chunkMissing, `chunk ${id}${context ? ` (${context})` : ""} is missing from ${this.store.location}`, "integrity");
-    return decodeChunk(new Uint8Array(ab), id, this.opened.keys, { context });
+    const got = await chunks.fetch(id);
+    if (!got) throw new CbmError(REPO.chunkMissing, `${chunks.missing(id)}${context ? ` (${context})` : ""}`, "integrity");
+    return decodeChunk(new Uint8Array(got.object), id, this.opened.keys, { context: `${context ? `${context}, ` : ""}in ${got.key}` });
   }
 
   /** The sealed object at `loc` of chunk `id`, after every check of its contents (prune copies checked objects only). */

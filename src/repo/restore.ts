@@ -325,8 +325,9 @@ async function restoreInto(e: Engine, m: Manifest, targets: Target[], jobs: Rest
         }
         group.spawn(async () => {
           try {
-            const ab = await chunks.fetch(id);
-            if (!ab) throw new CbmError(REPO.chunkMissing, `restore of ${where(offset, i)} failed: chunk ${id} is missing from ${e.store.location}`, "integrity");
+            const got = await chunks.fetch(id);
+            if (!got) throw new CbmError(REPO.chunkMissing, `restore of ${where(offset, i)} failed: ${chunks.missing(id)}`, "integrity");
+            const ab = got.object;
             progress.bytesDownloaded += ab.byteLength;
             let digest: string | null;
             try {
@@ -352,7 +353,8 @@ async function restoreInto(e: Engine, m: Manifest, targets: Target[], jobs: Rest
               // A chunk that fails its check is refused before its write; any other failure may
               // come from the write itself.
               if (err instanceof CbmError && err.kind === "integrity") {
-                throw new CbmError(err.code, `restore of ${where(offset, i)} failed: chunk ${id} is corrupt — ${err.message}`, "integrity", { cause: err });
+                const reason = err.message.replace(`chunk ${id} (${where(offset, i)}): `, "");
+                throw new CbmError(err.code, `restore of ${where(offset, i)} failed: chunk ${id} is corrupt (in ${got.key}): ${reason}`, "integrity", { cause: err });
               }
               t.touched = true;
               throw err;

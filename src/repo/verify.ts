@@ -99,7 +99,7 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
   const presentIds: string[] = [];
   for (const [id, n] of needs) {
     if (present.has(id)) presentIds.push(id);
-    else bad.push({ id, problem: "missing", message: `chunk ${id} is missing from ${e.store.location}`, usedBy: n.uses });
+    else bad.push({ id, problem: "missing", message: present.missing(id), usedBy: n.uses });
   }
   const toCheck = sampleIds(presentIds, sample);
 
@@ -119,16 +119,16 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
     const first = need.uses[0];
     group.spawn(async () => {
       try {
-        const ab = await present.fetch(id);
-        if (!ab) {
+        const got = await present.fetch(id);
+        if (!got) {
           bad.push({ id, problem: "missing", message: `chunk ${id} disappeared during verify`, usedBy: need.uses });
           return;
         }
-        bytesChecked += ab.byteLength;
+        bytesChecked += got.object.byteLength;
         try {
           await pool.run(
-            { op: "decode", object: ab, id, recomputeId: true, context: `disk ${first.disk} at byte offset ${first.offset} of backup ${first.backupId}`, ...arena.ref(slot, need.length) },
-            [ab],
+            { op: "decode", object: got.object, id, recomputeId: true, context: `in ${got.key}; disk ${first.disk} at byte offset ${first.offset} of backup ${first.backupId}`, ...arena.ref(slot, need.length) },
+            [got.object],
           );
         } catch (err) {
           if (err instanceof CbmError && err.kind === "integrity") {
