@@ -214,8 +214,7 @@ describe("repository engine on the fs store (VG1 = hdisk18 + hdisk19, 256 MiB ea
     assert.equal(report.bad[0].id, id);
     assert.ok(report.bad[0].usedBy.some((u) => u.backupId === full.id && u.disk === "hdisk19" && u.offset === offset));
     assert.ok(report.bad[0].usedBy.some((u) => u.backupId === incr.id), "the incremental shares the chunk");
-    // A full backup does not repair a corrupt chunk it finds listed (listing, no download) — but it
-    // re-stores a missing one:
+    // A full backup stores again a chunk its listing lacks (and one verify marked damaged):
     await rm(file);
     const lost = new Set(parsePackKey(loc.key)!.map((e) => e.id));
     const usedBy = async (bid: string, disks?: string[]) => {

@@ -14,7 +14,7 @@ import { Repository, prune, type Manifest } from "../src/repo/index.ts";
 import { ChunkIndex, ChunkReader } from "../src/repo/chunkindex.ts";
 import { packKey, parsePackKey } from "../src/repo/pack.ts";
 import { makeDisk, mutateDisk, sha256File } from "./helpers/disks.ts";
-import { storedChunkIds } from "./helpers/chunks.ts";
+import { flipChunkByte, storedChunkIds } from "./helpers/chunks.ts";
 
 const meta = (day: number) => ({ cluster: "c1", rg: "RG1", node: "n1", time: new Date(Date.UTC(2026, 0, 1 + day)) });
 const refsOf = (ms: Manifest[]) => new Set(ms.flatMap((m) => m.vgs.flatMap((vg) => vg.disks.flatMap((d) => d.chunks.filter((c): c is string => c !== null)))));
@@ -165,6 +165,32 @@ describe("packs", () => {
       await repo.restoreDisk(ids[1], "hdisk1", out);
       assert.equal(await sha256File(out), sha, "the kept backup restores: no pack holding its only copy of a chunk went");
       assert.equal((await repo.verify("all")).ok, true);
+    });
+  });
+
+  test("a chunk verify finds damaged is stored again by the next backup that meets its data; verify then clears it", async () => {
+    await withRepo(undefined, async (dir, store, repo) => {
+      const disk = join(dir, "hdisk1.img");
+      await makeDisk(disk, 16, 11);
+      const vgs = [{ name: "VG1", disks: [{ name: "hdisk1", path: disk }] }];
+      const first = await repo.backup({ type: "full", meta: meta(0), vgs, compression: true });
+      const id = (await repo.findBackup(first.id)).vgs[0].disks[0].chunks.find((c) => c !== null)!;
+      const loc = await flipChunkByte(store, id);
+      const v1 = await repo.verify("all");
+      assert.equal(v1.corrupt, 1);
+      assert.ok(v1.bad[0].message.includes(loc.key), `the message names the object: ${v1.bad[0].message}`);
+      assert.deepEqual(await keysUnder(store, "damaged/"), [`damaged/${id}`]);
+      // The next backup trusts its parent's chunks, yet stores this one again: it is marked damaged.
+      const again = await repo.backup({ type: "incremental", meta: meta(1), vgs, compression: true });
+      assert.equal(again.chunksNew, 1);
+      for (const b of [first.id, again.id]) {
+        const out = join(dir, `out-${b}.img`);
+        await repo.restoreDisk(b, "hdisk1", out);
+        assert.equal(await sha256File(out), await sha256File(disk), "both backups restore from the good copy");
+      }
+      const v2 = await repo.verify("all");
+      assert.equal(v2.ok, true);
+      assert.deepEqual(await keysUnder(store, "damaged/"), [], "verify cleared the marker");
     });
   });
 

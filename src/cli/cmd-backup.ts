@@ -204,6 +204,9 @@ export async function verifyBackupFiles(ctx: Ctx): Promise<void> {
         const uses = b.usedBy.map((u) => `${u.fileName} at offset ${u.offset}`).join("; ");
         ctx.out.print(`  ${b.problem} chunk ${b.id}: ${b.message} — needed by ${uses}`);
       }
+      if (report.bad.length > 0) {
+        ctx.out.print("The next backup stores each of these chunks again where its disk still holds the data (corrupt ones are marked damaged/<id> for it); verify again afterwards.");
+      }
     }
     if (!report.ok) {
       const manifests = report.unreadable.length ? ` and ${report.unreadable.length} unreadable manifest(s)` : "";

@@ -16,6 +16,7 @@ import { deviceSize, readFully } from "./blockdev.ts";
 import { inScope, isUnreadableManifest, listBackupIds, readManifest, writeManifest } from "./catalog.ts";
 import { chunkCount, chunkRange, ImageDigest } from "./chunk.ts";
 import { ChunkIndex } from "./chunkindex.ts";
+import { readDamaged } from "./damaged.ts";
 import { REPO } from "./codes.ts";
 import { BACKUP_CONCURRENCY, type Engine } from "./engine.ts";
 import { writesPacks } from "./keys.ts";
@@ -271,8 +272,11 @@ async function learnKnownChunks(e: Engine, o: BackupOptions, id: string): Promis
   // After a backup that died mid-way, chunks it wrote may be partial where PUT is not atomic: a full
   // does not trust chunks written since it started (an incremental never trusted them: they are in no manifest).
   const abandoned = await abandonedLeases(e.store, async (bid) => bid !== id && (await e.store.head(manifestKey(bid))) !== undefined);
-  if (base?.parent) return { parent: base.parent, index: base.index, abandoned };
-  return { index: await ChunkIndex.fromListing(e.store, abandoned.since), abandoned };
+  // Chunks verify found damaged are stored again wherever this backup meets their data.
+  const damaged = await readDamaged(e.store);
+  const index = base?.parent ? base.index : await ChunkIndex.fromListing(e.store, abandoned.since);
+  for (const id of damaged) index.forget(id);
+  return { parent: base?.parent, index, abandoned };
 }
 
 /** An encoded chunk waiting in its encoded-object slot to go out in a pack. */

@@ -90,6 +90,11 @@ export class ChunkIndex {
     if (!this.locs.has(id) || loc) this.locs.set(id, loc);
   }
 
+  /** Leaves a chunk out, so that a backup stores it again (a damaged one). */
+  forget(id: string): void {
+    this.locs.delete(id);
+  }
+
   /** Where the chunk is, from the listing; a chunk added without a place is looked for as a version 1 chunk object. */
   location(id: string): ChunkLocation | undefined {
     if (!this.locs.has(id)) return undefined;

@@ -29,6 +29,7 @@ import type { ObjectStore, ServerSideEncryption } from "../objectstore/types.ts"
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { chunkObjectKey } from "./chunk.ts";
 import { listStoredObjects, type StoredObject } from "./chunkindex.ts";
+import { DAMAGED_PREFIX, readDamaged } from "./damaged.ts";
 import { writesPacks } from "./keys.ts";
 import { chunksPerObject, objectKeyFor, type ChunkLocation } from "./pack.ts";
 import type { BackupScope } from "./catalog.ts";
@@ -253,6 +254,8 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     if (unused) candidates.set(obj.info.key, obj);
   });
   report.chunksUnreferenced = unrefIds.size;
+  // A damaged-chunk marker of a chunk nothing references any more has nothing left to repair.
+  if (!o.dryRun) for (const id of await readDamaged(store)) if (!holders.has(id)) await store.delete(`${DAMAGED_PREFIX}${id}`);
 
   const marks: Array<{ key: string; rec: MarkRecord }> = [];
   for (const { key, rec, error } of await readJsonRecords<MarkRecord>(store, PRUNE_PREFIX)) {

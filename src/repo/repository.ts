@@ -21,6 +21,7 @@ import { addKeySlot, initRepo, KEYS_PREFIX, openRepo, writesPacks, type Credenti
 import { MANIFESTS_PREFIX, manifestKey, type Manifest } from "./manifest.ts";
 import { LEASES_PREFIX, SWEEPS_PREFIX } from "./lease.ts";
 import { PRUNE_PREFIX, VERIFIED_PREFIX } from "./prune.ts";
+import { DAMAGED_PREFIX } from "./damaged.ts";
 import { backupIdTime } from "./names.ts";
 import { WORKER_NICE, WorkerPool } from "./pool.ts";
 import { runRestore, type RestoreJob, type RestoreOptions, type RestoreSummary } from "./restore.ts";
@@ -67,7 +68,7 @@ export function backupInfo(m: Manifest): BackupInfo {
 }
 
 /** Top-level names of a repository's objects (docs/format.md §1): nothing else may be written there. */
-export const REPOSITORY_NAMES: readonly string[] = ["config", ...[KEYS_PREFIX, PACKS_PREFIX, CHUNKS_PREFIX, MANIFESTS_PREFIX, LEASES_PREFIX, SWEEPS_PREFIX, PRUNE_PREFIX, VERIFIED_PREFIX].map((p) => p.replace(/\/$/, ""))];
+export const REPOSITORY_NAMES: readonly string[] = ["config", ...[KEYS_PREFIX, PACKS_PREFIX, CHUNKS_PREFIX, MANIFESTS_PREFIX, LEASES_PREFIX, SWEEPS_PREFIX, PRUNE_PREFIX, VERIFIED_PREFIX, DAMAGED_PREFIX].map((p) => p.replace(/\/$/, ""))];
 
 /** How an opened repository runs its work. */
 export interface RunOptions {

@@ -8,6 +8,7 @@ import { randomInt } from "node:crypto";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { chunkRange } from "./chunk.ts";
 import { ChunkReader } from "./chunkindex.ts";
+import { clearDamaged, markDamaged, readDamaged } from "./damaged.ts";
 import { REPO } from "./codes.ts";
 import { arenaSlots, DEFAULT_CONCURRENCY, type Engine } from "./engine.ts";
 import type { Manifest } from "./manifest.ts";
@@ -95,6 +96,7 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
   }
   const needs = chunkUses(manifests);
   const present = await ChunkReader.open(e.store);
+  const damaged = await readDamaged(e.store);
   const bad: BadChunk[] = [];
   const presentIds: string[] = [];
   for (const [id, n] of needs) {
@@ -133,8 +135,12 @@ export async function runVerify(e: Engine, manifests: Manifest[], o: VerifyOptio
         } catch (err) {
           if (err instanceof CbmError && err.kind === "integrity") {
             bad.push({ id, problem: "corrupt", message: errorMessage(err), usedBy: need.uses });
+            // The next backup that reads this data stores a good copy (damaged.ts).
+            await markDamaged(e.store, id, got.key, errorMessage(err));
+            return;
           } else throw err;
         }
+        if (damaged.has(id)) await clearDamaged(e.store, id); // a good copy is what readers get now
       } finally {
         arena.release(slot);
         chunksChecked++;
