@@ -6,9 +6,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm, truncate } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { Repository, prune, type Manifest } from "../src/repo/index.ts";
 import { ChunkIndex, ChunkReader } from "../src/repo/chunkindex.ts";
@@ -191,6 +191,48 @@ describe("packs", () => {
       const v2 = await repo.verify("all");
       assert.equal(v2.ok, true);
       assert.deepEqual(await keysUnder(store, "damaged/"), [], "verify cleared the marker");
+    });
+  });
+
+  test("surplus copies (a chunk stored in two complete packs) are pruned down to one, and every backup still restores", async () => {
+    await withRepo(undefined, async (dir, store, repo) => {
+      const disk = join(dir, "hdisk1.img");
+      await makeDisk(disk, 16, 12);
+      const b = await repo.backup({ type: "full", meta: meta(0), vgs: [{ name: "VG1", disks: [{ name: "hdisk1", path: disk }] }], compression: true });
+      // What a killed backup and the next one leave: the same chunks in other packs as well.
+      const full = (await keysUnder(store, "packs/")).find((k) => parsePackKey(k)!.length === 3)!;
+      const bytes = Buffer.from(await store.get(full));
+      let at = 0;
+      for (const e of parsePackKey(full)!) {
+        await store.put(packKey([e]), bytes.subarray(at, at + e.length));
+        at += e.length;
+      }
+      const entries = async () => (await keysUnder(store, "packs/")).flatMap((k) => parsePackKey(k)!.map((e) => e.id));
+      assert.equal((await entries()).length, (await storedChunkIds(store)).size + 3);
+      const r = await prune(repo, { policy: {}, graceMs: 0 });
+      assert.ok(r.objectsDeleted >= 1);
+      assert.equal(r.chunksDeleted, 0, "no chunk is gone, only copies");
+      assert.equal((await entries()).length, (await storedChunkIds(store)).size, "one copy of each chunk is left");
+      const out = join(dir, "out.img");
+      await repo.restoreDisk(b.id, "hdisk1", out);
+      assert.equal(await sha256File(out), await sha256File(disk));
+      assert.equal((await repo.verify("all")).ok, true);
+    });
+  });
+
+  test("prune removes the temporary files killed uploads left in a directory store, an hour old at least", async () => {
+    await withRepo(undefined, async (dir, store, repo) => {
+      const shard = join(dir, "repo", "packs", "ab");
+      await mkdir(shard, { recursive: true });
+      const old = join(shard, `${"ab".repeat(32)}.100.cbm-tmp-0a0b0c`);
+      const fresh = join(shard, `${"ab".repeat(32)}.200.cbm-tmp-0d0e0f`);
+      await writeFile(old, "x");
+      await writeFile(fresh, "y");
+      const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+      await utimes(old, twoHoursAgo, twoHoursAgo);
+      const r = await prune(repo, { policy: {}, graceMs: 0 });
+      assert.equal(r.staleRemoved, 1);
+      assert.deepEqual(await readdir(shard), [basename(fresh)], "a write that may still be running keeps its file");
     });
   });
 

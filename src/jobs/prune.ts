@@ -74,6 +74,7 @@ export function pruneText(r: PruneReport): string {
       `${r.dryRun ? "would delete" : "deleted"} ${r.objectsDeleted} object(s) (${humanBytes(r.bytesFreed)}) holding ${r.chunksDeleted} unreferenced chunk(s); ` +
       `${r.chunksPending} unreferenced chunk(s) ${r.deferred ? "wait for a later prune" : "wait for the grace period"}.`,
   );
+  if (r.staleRemoved > 0) lines.push(`Removed ${r.staleRemoved} temporary file(s) that interrupted uploads left.`);
   if (r.deferred) lines.push(`Deletion deferred: ${r.deferred}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join("\n");

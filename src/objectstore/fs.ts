@@ -228,6 +228,32 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
+  /** Temporary files (TMP_MARK) under prefix that a killed writer left, older than `before`. */
+  async removeStale(prefix: string, before: Date): Promise<number> {
+    validatePrefix(prefix);
+    let removed = 0;
+    const visit = async (dir: string): Promise<void> => {
+      let entries: import("node:fs").Dirent[];
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        const c = errno(e);
+        if (c === "ENOENT" || c === "ENOTDIR") return;
+        throw e;
+      }
+      for (const ent of entries) {
+        const p = path.join(dir, ent.name);
+        if (ent.isDirectory()) await visit(p);
+        else if (ent.name.includes(TMP_MARK)) {
+          const st = await fsp.stat(p).catch(() => undefined);
+          if (st && st.mtime < before && (await fsp.unlink(p).then(() => true, () => false))) removed++;
+        }
+      }
+    };
+    await visit(path.join(this.root, ...prefix.split("/").filter(Boolean)));
+    return removed;
+  }
+
   async delete(key: string): Promise<void> {
     const file = this.file(key);
     try {

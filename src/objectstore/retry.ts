@@ -166,4 +166,8 @@ class RetryingStore implements ObjectStore {
   delete(key: string): Promise<void> {
     return retrying(this.policy, `delete ${key}`, () => this.inner.delete(key));
   }
+
+  removeStale(prefix: string, before: Date): Promise<number> {
+    return this.inner.removeStale?.(prefix, before) ?? Promise.resolve(0);
+  }
 }

@@ -61,6 +61,11 @@ export interface ObjectStore {
   list(prefix: string, fn: (info: ObjectInfo) => void | Promise<void>): Promise<void>;
   /** Removes the object; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Deletes what interrupted writes left under prefix and last changed before `before` (a directory
+   * store's temporary files); returns how many. Stores with nothing of the kind leave it out.
+   */
+  removeStale?(prefix: string, before: Date): Promise<number>;
   /** Creates the bucket (or directory) if it does not exist yet; used before a repository's first write. */
   ensureContainer?(opts?: { objectLock?: boolean }): Promise<void>;
 }

@@ -5,8 +5,7 @@
  *
  * A pack whose listed size is not the sum of its entries is incomplete (an upload cut short on a
  * server whose PUT is not atomic) and counts for nothing. A chunk held twice (a repack's copy,
- * two backups storing it at once) is read from its newest object; prune (§13) removes a surplus
- * copy only where it sits in a pack with unreferenced chunks.
+ * two backups storing it at once) is read from its newest object; prune (§13) removes surplus copies.
  *
  * Representation: a Map from 64-hex id to location, about 200 bytes per chunk in V8, so 10^6 chunks
  * (4 TiB of unique data at 4 MiB) take ~200 MB (format §12). Hidden behind this class so that an

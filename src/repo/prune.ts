@@ -28,10 +28,10 @@ import { hostname } from "node:os";
 import type { ObjectStore, ServerSideEncryption } from "../objectstore/types.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { chunkObjectKey } from "./chunk.ts";
-import { listStoredObjects, type StoredObject } from "./chunkindex.ts";
+import { CHUNKS_PREFIX, listStoredObjects, type StoredObject } from "./chunkindex.ts";
 import { DAMAGED_PREFIX, readDamaged } from "./damaged.ts";
 import { writesPacks } from "./keys.ts";
-import { chunksPerObject, objectKeyFor, type ChunkLocation } from "./pack.ts";
+import { chunksPerObject, objectKeyFor, PACKS_PREFIX, type ChunkLocation } from "./pack.ts";
 import type { BackupScope } from "./catalog.ts";
 import { inScope } from "./catalog.ts";
 import { liveLeases, liveSweeps, readJsonRecords, Sweep } from "./lease.ts";
@@ -83,6 +83,8 @@ export interface PruneReport {
   bytesRepacked: number;
   /** Unreferenced chunks in marked objects waiting for the grace period or for running backups. */
   chunksPending: number;
+  /** Temporary files of interrupted writes removed (directory stores). */
+  staleRemoved: number;
   /** Why the sweep did not run, when it did not. */
   deferred?: string;
   warnings: string[];
@@ -201,6 +203,7 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     chunksRepacked: 0,
     bytesRepacked: 0,
     chunksPending: 0,
+    staleRemoved: 0,
     warnings: [],
   };
 
@@ -254,6 +257,19 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     if (unused) candidates.set(obj.info.key, obj);
   });
   report.chunksUnreferenced = unrefIds.size;
+  // Surplus copies (a backup killed mid-way and the next one storing again what it had to distrust,
+  // two backups storing one chunk at once): an object whose chunks all have another complete copy is
+  // a candidate too; the sweep keeps one copy of each. Only then a second listing is needed.
+  if ([...holders.values()].some((n) => n >= 2)) {
+    await listStoredObjects(store, (obj) => {
+      if (obj.complete && !candidates.has(obj.info.key) && obj.chunks.every((c) => (holders.get(c.id) ?? 0) >= 2)) candidates.set(obj.info.key, obj);
+    });
+  }
+  // What killed writers left behind in a directory store (their temporary files), an hour old at least.
+  if (!o.dryRun && store.removeStale) {
+    const before = new Date(now().getTime() - Math.max(o.graceMs, 3_600_000));
+    for (const prefix of [PACKS_PREFIX, CHUNKS_PREFIX]) report.staleRemoved += await store.removeStale(prefix, before);
+  }
   // A damaged-chunk marker of a chunk nothing references any more has nothing left to repair.
   if (!o.dryRun) for (const id of await readDamaged(store)) if (!holders.has(id)) await store.delete(`${DAMAGED_PREFIX}${id}`);
 
