@@ -258,11 +258,16 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   });
   report.chunksUnreferenced = unrefIds.size;
   // Surplus copies (a backup killed mid-way and the next one storing again what it had to distrust,
-  // two backups storing one chunk at once): an object whose chunks all have another complete copy is
-  // a candidate too; the sweep keeps one copy of each. Only then a second listing is needed.
+  // two backups storing one chunk at once): an object that stays and whose chunks all have another
+  // copy that stays too is a candidate; the sweep keeps one copy of each. Copies in candidates do
+  // not count — those objects are on their way out (a repack's new pack is the copy to keep).
+  // Only then a second listing is needed.
   if ([...holders.values()].some((n) => n >= 2)) {
+    const leaving = new Map<string, number>();
+    for (const obj of candidates.values()) if (obj.complete) for (const c of obj.chunks) if (holders.has(c.id)) leaving.set(c.id, (leaving.get(c.id) ?? 0) + 1);
+    const staying = (id: string) => (holders.get(id) ?? 0) - (leaving.get(id) ?? 0);
     await listStoredObjects(store, (obj) => {
-      if (obj.complete && !candidates.has(obj.info.key) && obj.chunks.every((c) => (holders.get(c.id) ?? 0) >= 2)) candidates.set(obj.info.key, obj);
+      if (obj.complete && !candidates.has(obj.info.key) && obj.chunks.every((c) => staying(c.id) >= 2)) candidates.set(obj.info.key, obj);
     });
   }
   // What killed writers left behind in a directory store (their temporary files), an hour old at least.
