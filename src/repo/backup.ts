@@ -268,12 +268,15 @@ export async function runBackup(e: Engine, o: BackupOptions): Promise<BackupSumm
  */
 async function learnKnownChunks(e: Engine, o: BackupOptions, id: string): Promise<{ parent?: Manifest; index: ChunkIndex; abandoned: { since?: Date; keys: string[] } }> {
   await waitForSweeps(e.store, o.onInfo);
-  const base = o.type === "incremental" ? await loadIncrementalBase(e, o) : undefined;
-  // After a backup that died mid-way, chunks it wrote may be partial where PUT is not atomic: a full
-  // does not trust chunks written since it started (an incremental never trusted them: they are in no manifest).
-  const abandoned = await abandonedLeases(e.store, async (bid) => bid !== id && (await e.store.head(manifestKey(bid))) !== undefined);
-  // Chunks verify found damaged are stored again wherever this backup meets their data.
-  const damaged = await readDamaged(e.store);
+  // Independent reads, at once: the disks wait for this answer before their first upload decision.
+  const [base, abandoned, damaged] = await Promise.all([
+    o.type === "incremental" ? loadIncrementalBase(e, o) : undefined,
+    // After a backup that died mid-way, chunks it wrote may be partial where PUT is not atomic: a full
+    // does not trust chunks written since it started (an incremental never trusted them: they are in no manifest).
+    abandonedLeases(e.store, async (bid) => bid !== id && (await e.store.head(manifestKey(bid))) !== undefined),
+    // Chunks verify found damaged are stored again wherever this backup meets their data.
+    readDamaged(e.store),
+  ]);
   const index = base?.parent ? base.index : await ChunkIndex.fromListing(e.store, abandoned.since);
   for (const id of damaged) index.forget(id);
   return { parent: base?.parent, index, abandoned };
