@@ -199,14 +199,7 @@ export class FsObjectStore implements ObjectStore {
     prefix: string,
     fn: (info: ObjectInfo) => void | Promise<void>,
   ): Promise<void> {
-    let entries: import("node:fs").Dirent[];
-    try {
-      entries = await fsp.readdir(dir, { withFileTypes: true });
-    } catch (e) {
-      const c = errno(e);
-      if (c === "ENOENT" || c === "ENOTDIR") return;
-      throw this.ioError("list", dirKey === "" ? "(root)" : dirKey, e);
-    }
+    const entries = await entriesOf(dir, (e) => this.ioError("list", dirKey === "" ? "(root)" : dirKey, e));
     for (const ent of entries) {
       if (ent.name.includes(TMP_MARK)) continue;
       const key = dirKey === "" ? ent.name : `${dirKey}/${ent.name}`;
@@ -233,15 +226,7 @@ export class FsObjectStore implements ObjectStore {
     validatePrefix(prefix);
     let removed = 0;
     const visit = async (dir: string): Promise<void> => {
-      let entries: import("node:fs").Dirent[];
-      try {
-        entries = await fsp.readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        const c = errno(e);
-        if (c === "ENOENT" || c === "ENOTDIR") return;
-        throw e;
-      }
-      for (const ent of entries) {
+      for (const ent of await entriesOf(dir, (e) => this.ioError("clean up", prefix, e))) {
         const p = path.join(dir, ent.name);
         if (ent.isDirectory()) await visit(p);
         else if (ent.name.includes(TMP_MARK)) {
@@ -263,6 +248,17 @@ export class FsObjectStore implements ObjectStore {
       if (c === "ENOENT" || c === "ENOTDIR") return;
       throw this.ioError("delete", key, e);
     }
+  }
+}
+
+/** A directory's entries; none when it does not exist (yet). */
+async function entriesOf(dir: string, fail: (e: unknown) => Error): Promise<import("node:fs").Dirent[]> {
+  try {
+    return await fsp.readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    const c = errno(e);
+    if (c === "ENOENT" || c === "ENOTDIR") return [];
+    throw fail(e);
   }
 }
 
