@@ -13,8 +13,8 @@
  */
 import type { ObjectInfo, ObjectStore } from "../objectstore/types.ts";
 import { CbmError } from "../util/errors.ts";
-import { chunkIdFromKey, chunkObjectKey } from "./chunk.ts";
-import { packLocations, packSize, PACKS_PREFIX, parsePackKey, type ChunkLocation } from "./pack.ts";
+import { chunkIdFromKey } from "./chunk.ts";
+import { chunkObjectLocation, packLocations, packSize, PACKS_PREFIX, parsePackKey, type ChunkLocation } from "./pack.ts";
 
 export const CHUNKS_PREFIX = "chunks/";
 
@@ -29,7 +29,7 @@ export interface StoredObject {
 /** The chunks of a listed chunk or pack object; undefined for keys that are neither. Pure. */
 export function storedObject(info: ObjectInfo): StoredObject | undefined {
   const id = chunkIdFromKey(info.key);
-  if (id) return { info, chunks: [{ id, loc: { key: info.key, offset: 0, length: info.size, whole: true } }], complete: true };
+  if (id) return { info, chunks: [{ id, loc: chunkObjectLocation(id, info.size) }], complete: true };
   const entries = parsePackKey(info.key);
   if (!entries) return undefined;
   return { info, chunks: packLocations(info.key, entries), complete: info.size === packSize(entries) };
@@ -54,10 +54,6 @@ export class ChunkIndex {
   incomplete = 0;
   /** For chunks named by an incomplete pack: that pack (to say why a chunk is missing). */
   private readonly cutShort = new Map<string, ObjectInfo>();
-
-  constructor(ids?: Iterable<string>) {
-    if (ids) for (const id of ids) this.locs.set(id, undefined);
-  }
 
   /** From listings of packs/ and chunks/; objects modified at or after `distrustSince` are left out (re-stored if needed). */
   static async fromListing(store: ObjectStore, distrustSince?: Date): Promise<ChunkIndex> {
@@ -84,9 +80,9 @@ export class ChunkIndex {
     return this.locs.has(id);
   }
 
-  /** Records that the repository holds `id` (at `loc`, when known: an id from a manifest has none). */
-  add(id: string, loc?: ChunkLocation): void {
-    if (!this.locs.has(id) || loc) this.locs.set(id, loc);
+  /** Records that the repository holds `id`, place unknown (an id from a manifest, or just stored). */
+  add(id: string): void {
+    if (!this.locs.has(id)) this.locs.set(id, undefined);
   }
 
   /** Leaves a chunk out, so that a backup stores it again (a damaged one). */
@@ -97,7 +93,7 @@ export class ChunkIndex {
   /** Where the chunk is, from the listing; a chunk added without a place is looked for as a version 1 chunk object. */
   location(id: string): ChunkLocation | undefined {
     if (!this.locs.has(id)) return undefined;
-    return this.locs.get(id) ?? { key: chunkObjectKey(id), offset: 0, length: 0, whole: true };
+    return this.locs.get(id) ?? chunkObjectLocation(id);
   }
 
   get size(): number {
@@ -108,7 +104,7 @@ export class ChunkIndex {
   missingReason(id: string): string | undefined {
     const p = this.cutShort.get(id);
     if (!p || this.locs.has(id)) return undefined;
-    const expected = parsePackKey(p.key)?.reduce((n, e) => n + e.length, 0);
+    const expected = packSize(parsePackKey(p.key) ?? []);
     return `pack ${p.key} names it but holds ${p.size} of its ${expected} bytes (an upload cut short); a full backup stores the chunk again`;
   }
 
@@ -151,7 +147,7 @@ export class ChunkReader {
     // A listing is not a snapshot (it may pass the new pack's place before the copy exists and the
     // old one's after its delete): two tries with listings started after the miss.
     for (let attempt = 0; ; attempt++) {
-      const loc = this.index ? this.index.location(id) : { key: chunkObjectKey(id), offset: 0, length: 0, whole: true };
+      const loc = this.index ? this.index.location(id) : chunkObjectLocation(id);
       const object = loc && (await fetchChunk(this.store, loc));
       if (object) return { object, key: loc.key };
       if (attempt === 2) return undefined;

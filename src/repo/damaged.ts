@@ -7,6 +7,7 @@
  */
 import type { ObjectStore } from "../objectstore/types.ts";
 import { isChunkId } from "./chunk.ts";
+import { markerIds, putMarker } from "./markers.ts";
 
 export const DAMAGED_PREFIX = "damaged/";
 
@@ -21,18 +22,13 @@ export interface DamagedRecord {
 }
 
 /** Ids of the chunks marked damaged (a listing, no downloads). */
-export async function readDamaged(store: ObjectStore): Promise<Set<string>> {
-  const ids = new Set<string>();
-  await store.list(DAMAGED_PREFIX, (i) => {
-    const id = i.key.slice(DAMAGED_PREFIX.length);
-    if (isChunkId(id)) ids.add(id);
-  });
-  return ids;
+export function readDamaged(store: ObjectStore): Promise<Set<string>> {
+  return markerIds(store, DAMAGED_PREFIX, isChunkId);
 }
 
 export async function markDamaged(store: ObjectStore, chunk: string, object: string, problem: string, when = new Date()): Promise<void> {
   const rec: DamagedRecord = { format: "cbm-damaged", version: 1, chunk, object, found: when.toISOString(), problem };
-  await store.put(`${DAMAGED_PREFIX}${chunk}`, Buffer.from(JSON.stringify(rec)));
+  await putMarker(store, DAMAGED_PREFIX, chunk, rec);
 }
 
 export async function clearDamaged(store: ObjectStore, chunk: string): Promise<void> {

@@ -36,6 +36,11 @@ export interface ChunkLocation {
 
 const MIN_SEALED = HEADER_LEN + TAG_LEN;
 
+/** A version 1 chunk object: the whole object `chunks/<xx>/<id>` (its size, where a listing gave it). */
+export function chunkObjectLocation(id: string, size = 0): ChunkLocation {
+  return { key: chunkObjectKey(id), offset: 0, length: size, whole: true };
+}
+
 /**
  * How many chunks a writer puts in one object: up to MAX_PACK_CHUNKS while they fit MAX_PACK_BYTES
  * (three at the default 4 MiB) in a version 2 repository; one chunk object each in version 1.

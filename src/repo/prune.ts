@@ -25,13 +25,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { ObjectStore, ServerSideEncryption } from "../objectstore/types.ts";
+import type { ObjectStore, PutOptions, ServerSideEncryption } from "../objectstore/types.ts";
 import { CbmError, errorMessage } from "../util/errors.ts";
 import { chunkObjectKey } from "./chunk.ts";
 import { CHUNKS_PREFIX, listStoredObjects, type StoredObject } from "./chunkindex.ts";
 import { DAMAGED_PREFIX, readDamaged } from "./damaged.ts";
 import { writesPacks } from "./keys.ts";
-import { chunksPerObject, objectKeyFor, PACKS_PREFIX, type ChunkLocation } from "./pack.ts";
+import { markerIds, putMarker } from "./markers.ts";
+import { chunksPerObject, objectKeyFor, packSize, PACKS_PREFIX, type ChunkLocation } from "./pack.ts";
 import type { BackupScope } from "./catalog.ts";
 import { inScope } from "./catalog.ts";
 import { liveLeases, liveSweeps, readJsonRecords, Sweep } from "./lease.ts";
@@ -111,18 +112,22 @@ interface VerifiedRecord {
 }
 
 /** Ids of the backups a verify job found intact (verified/<backupId> markers). */
-export async function readVerified(store: ObjectStore): Promise<Set<string>> {
-  const ids = new Set<string>();
-  await store.list(VERIFIED_PREFIX, (i) => {
-    const id = i.key.slice(VERIFIED_PREFIX.length);
-    if (isBackupId(id)) ids.add(id);
-  });
-  return ids;
+export function readVerified(store: ObjectStore): Promise<Set<string>> {
+  return markerIds(store, VERIFIED_PREFIX, isBackupId);
 }
 
 export async function markVerified(store: ObjectStore, backupId: string, chunks: number, when = new Date()): Promise<void> {
   const rec: VerifiedRecord = { format: "cbm-verified", version: 1, backupId, verified: when.toISOString(), chunks };
-  await store.put(`${VERIFIED_PREFIX}${backupId}`, Buffer.from(JSON.stringify(rec)));
+  await putMarker(store, VERIFIED_PREFIX, backupId, rec);
+}
+
+/** Adds delta to the copy count of every referenced chunk a complete object holds (incomplete ones hold nothing). */
+function countCopies(copies: Map<string, number>, obj: StoredObject, delta: number): void {
+  if (!obj.complete) return;
+  for (const c of obj.chunks) {
+    const n = copies.get(c.id);
+    if (n !== undefined) copies.set(c.id, n + delta);
+  }
 }
 
 /** Adds the chunks m references: to a set, or to a map of holders (0 until the listing counts them). */
@@ -148,13 +153,9 @@ function markedObjects(rec: MarkRecord): Array<[string, number]> {
  * Returns the ids that could not be copied (their packs stay unmarked); counts the copies in
  * `holders`.
  */
-async function repack(repo: Repository, copy: Map<string, ChunkLocation>, holders: Map<string, number>, o: PruneOptions, report: PruneReport): Promise<Set<string>> {
+async function repack(repo: Repository, copy: Map<string, ChunkLocation>, holders: Map<string, number>, putOpts: PutOptions, report: PruneReport): Promise<Set<string>> {
   const failed = new Set<string>();
   const perPack = chunksPerObject(repo.config);
-  // Copies are written like a backup's chunks: the profile's server-side encryption, and under
-  // object lock for OBJECT_LOCK_DAYS (the chunk may be the only copy a locked backup has left).
-  const lockMs = (o.lockDays ?? 0) * 86_400_000;
-  const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(lockMs > 0 ? { retainUntil: new Date((o.now?.() ?? new Date()).getTime() + lockMs) } : {}) };
   const packs = writesPacks(repo.config);
   let batch: Array<{ id: string; object: Uint8Array }> = [];
   const flush = async () => {
@@ -163,7 +164,7 @@ async function repack(repo: Repository, copy: Map<string, ChunkLocation>, holder
     await repo.store.put(objectKeyFor(entries, packs), batch.map((b) => b.object), putOpts);
     for (const b of batch) holders.set(b.id, (holders.get(b.id) ?? 0) + 1);
     report.chunksRepacked += batch.length;
-    report.bytesRepacked += entries.reduce((s, e) => s + e.length, 0);
+    report.bytesRepacked += packSize(entries);
     batch = [];
   };
   for (const [id, loc] of copy) {
@@ -246,15 +247,10 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   const candidates = new Map<string, StoredObject>();
   const unrefIds = new Set<string>();
   await listStoredObjects(store, (obj) => {
-    let unused = !obj.complete;
-    for (const c of obj.chunks) {
-      const n = holders.get(c.id);
-      if (n === undefined) {
-        unused = true;
-        if (obj.complete) unrefIds.add(c.id);
-      } else if (obj.complete) holders.set(c.id, n + 1);
-    }
-    if (unused) candidates.set(obj.info.key, obj);
+    countCopies(holders, obj, 1);
+    const unref = obj.chunks.filter((c) => !holders.has(c.id));
+    if (obj.complete) for (const c of unref) unrefIds.add(c.id);
+    if (!obj.complete || unref.length > 0) candidates.set(obj.info.key, obj);
   });
   report.chunksUnreferenced = unrefIds.size;
   // Surplus copies (a backup killed mid-way and the next one storing again what it had to distrust,
@@ -263,11 +259,10 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
   // not count — those objects are on their way out (a repack's new pack is the copy to keep).
   // Only then a second listing is needed.
   if ([...holders.values()].some((n) => n >= 2)) {
-    const leaving = new Map<string, number>();
-    for (const obj of candidates.values()) if (obj.complete) for (const c of obj.chunks) if (holders.has(c.id)) leaving.set(c.id, (leaving.get(c.id) ?? 0) + 1);
-    const staying = (id: string) => (holders.get(id) ?? 0) - (leaving.get(id) ?? 0);
+    const staying = new Map(holders);
+    for (const obj of candidates.values()) countCopies(staying, obj, -1);
     await listStoredObjects(store, (obj) => {
-      if (obj.complete && !candidates.has(obj.info.key) && obj.chunks.every((c) => staying(c.id) >= 2)) candidates.set(obj.info.key, obj);
+      if (obj.complete && !candidates.has(obj.info.key) && obj.chunks.every((c) => (staying.get(c.id) ?? 0) >= 2)) candidates.set(obj.info.key, obj);
     });
   }
   // What killed writers left behind in a directory store (their temporary files), an hour old at least.
@@ -301,7 +296,12 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
     // What a real run would copy (the dry run copies nothing).
     report.chunksRepacked = copy.size;
     report.bytesRepacked = [...copy.values()].reduce((n, loc) => n + loc.length, 0);
-  } else failed = await repack(repo, copy, holders, o, report);
+  } else {
+    // Copies are written like a backup's chunks: the profile's server-side encryption, and under
+    // object lock for OBJECT_LOCK_DAYS (the chunk may be the only copy a locked backup has left).
+    const putOpts = { ...(o.sse ? { sse: o.sse } : {}), ...(lockMs > 0 ? { retainUntil: new Date(now().getTime() + lockMs) } : {}) };
+    failed = await repack(repo, copy, holders, putOpts, report);
+  }
   const fresh = [...candidates.values()].filter((obj) => !alreadyMarked.has(obj.info.key) && !obj.chunks.some((c) => failed.has(c.id)));
   if (!o.dryRun) {
     for (let b = 0; b * MARK_BATCH < fresh.length; b++) {
@@ -380,7 +380,7 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
       }
       objects = new Map();
       await listStoredObjects(store, (obj) => {
-        if (obj.complete) for (const c of obj.chunks) if (live.has(c.id)) live.set(c.id, live.get(c.id)! + 1);
+        countCopies(live, obj, 1);
         if (dueKeys.has(obj.info.key)) objects.set(obj.info.key, obj);
       });
     }
@@ -403,15 +403,15 @@ export async function prune(repo: Repository, o: PruneOptions): Promise<PruneRep
             continue;
           }
         }
-        if (obj.complete) for (const c of obj.chunks) if (live.has(c.id)) live.set(c.id, live.get(c.id)! - 1);
+        countCopies(live, obj, -1);
         objects.delete(key);
         report.objectsDeleted++;
         for (const id of freed) freedIds.add(id);
-        report.chunksDeleted = freedIds.size;
         report.bytesFreed += obj.info.size;
       }
       if (!o.dryRun && m.key !== "(dry run)") await store.delete(m.key);
     }
+    report.chunksDeleted = freedIds.size;
   } finally {
     await sweep?.end();
   }
